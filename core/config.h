@@ -1,0 +1,60 @@
+// Server configuration: defaults, then environment variables, then command-line flags.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace quire {
+
+enum class SyncMode { kFull, kNormal };
+enum class LogLevel { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
+
+std::string_view LogLevelName(LogLevel level);
+
+struct Config {
+  std::string database_url = "sqlite:///./dev.db";
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  // FULL survives power loss; NORMAL (WAL) survives a process crash but not power loss.
+  SyncMode sync_mode = SyncMode::kFull;
+  // Compaction cadence: fold after this many updates since the last snapshot...
+  int64_t snapshot_every_updates = 200;
+  // ...or this many seconds after the first unfolded update.
+  int64_t snapshot_interval_s = 60;
+  // Bound on the bytes of head state (snapshots + tails) kept in memory for open documents.
+  int64_t head_cache_bytes = 256ll << 20;
+  // Retention of updates a snapshot covers, in days; negative keeps everything.
+  int64_t retain_updates_days = -1;
+
+  // HTTP and WebSocket limits.
+  int64_t max_body_bytes = 1 << 20;
+  int64_t max_header_bytes = 16 << 10;
+  int64_t max_payload_bytes = 1 << 20;    // deltaB64 / snapshotB64, decoded
+  int64_t send_queue_bytes = 4 << 20;     // per connection
+  int64_t header_timeout_s = 10;
+  int64_t idle_timeout_s = 120;
+  int64_t ping_interval_s = 30;
+  int64_t shutdown_grace_s = 5;
+  std::vector<std::string> allowed_origins;  // CORS; empty allows none
+
+  LogLevel log_level = LogLevel::kInfo;
+};
+
+// Environment variables read: DATABASE_URL, QUIRE_HOST, QUIRE_PORT, QUIRE_SYNC,
+// QUIRE_SNAPSHOT_EVERY, QUIRE_SNAPSHOT_INTERVAL, QUIRE_CACHE_BYTES, QUIRE_RETAIN_UPDATES,
+// QUIRE_MAX_BODY, QUIRE_MAX_PAYLOAD, QUIRE_SEND_QUEUE, QUIRE_IDLE_TIMEOUT, ALLOWED_ORIGINS,
+// QUIRE_LOG_LEVEL. `getenv` is injected so tests need not touch the process environment.
+Status ApplyEnvironment(Config& config,
+                        const std::function<const char*(const char*)>& getenv_fn);
+
+// Applies `--name=value` / `--name value` flags of `quire serve`. Unknown flags are errors.
+Status ApplyServeFlags(Config& config, const std::vector<std::string>& args);
+
+// Help text for the flags above, one per line.
+std::string ServeFlagsHelp();
+
+}  // namespace quire

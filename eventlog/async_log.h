@@ -1,0 +1,77 @@
+// AsyncLog: the event log as the event loop sees it. One storage thread owns the Backend and
+// commits everything pending in one transaction (group commit), then wakes the loop through a
+// uv_async_t; completions run on the loop thread, in submission order (hence in seq order per
+// document). The loop thread never waits on disk.
+//
+// Faults are sticky: after a failed commit every append in that batch completes with
+// Unavailable, and so does every later append, until Recover() succeeds (leveldb's
+// background error).
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "core/status.h"
+#include "eventlog/backend.h"
+
+struct uv_loop_s;
+
+namespace quire::eventlog {
+
+class AsyncLog {
+ public:
+  // Called on the loop thread. On success `event` is the stored event with its seq (for a
+  // duplicate: the request, with seq set to the original seq).
+  using AppendCallback = std::function<void(Result<AppendResult> result, const Event& event)>;
+
+  // Starts the storage thread. `loop` must outlive this object; it is only used from the loop
+  // thread. `backend` is used only on the storage thread from now on.
+  AsyncLog(uv_loop_s* loop, std::unique_ptr<Backend> backend);
+  // Requires Close() to have completed.
+  ~AsyncLog();
+  AsyncLog(const AsyncLog&) = delete;
+  AsyncLog& operator=(const AsyncLog&) = delete;
+
+  // Loop thread. Queues `request` for the next batch; `done` runs on the loop thread after
+  // the batch committed (or failed). Never calls `done` synchronously.
+  void Append(AppendRequest request, AppendCallback done);
+
+  // Loop thread. Runs `work` on the storage thread (after any batch in progress) with the
+  // backend, then `done` on the loop thread with its result. For reads that miss memory and
+  // for folds that must not block the loop.
+  template <typename T>
+  void Run(std::function<T(Backend&)> work, std::function<void(T)> done) {
+    auto result = std::make_shared<std::optional<T>>();
+    RunTask([work = std::move(work), result](Backend& b) { result->emplace(work(b)); },
+            [done = std::move(done), result] { done(std::move(**result)); });
+  }
+
+  // Loop thread. The sticky error (OK when writes are accepted).
+  Status sticky_error() const;
+  // Loop thread. Clears the sticky error if the backend recovers; `done` gets the outcome.
+  void Recover(std::function<void(Status)> done);
+
+  // Loop thread. Stops accepting work, commits what is pending, runs the remaining
+  // completions, joins the storage thread and closes the async handle; `done` runs on the loop
+  // thread when everything is released. The loop must keep running until then.
+  void Close(std::function<void()> done);
+
+  // Counters for metrics (loop thread).
+  struct Stats {
+    int64_t batches = 0;
+    int64_t appends = 0;
+    int64_t failed_batches = 0;
+    int64_t last_batch_size = 0;
+    int64_t last_commit_ns = 0;
+  };
+  Stats stats() const;
+  // Called on the loop thread after every batch: batch size and commit time (for histograms).
+  void set_batch_observer(std::function<void(int64_t size, int64_t commit_ns)> observer);
+
+ private:
+  void RunTask(std::function<void(Backend&)> work, std::function<void()> done);
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace quire::eventlog
