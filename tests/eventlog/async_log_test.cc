@@ -1,0 +1,217 @@
+#include "eventlog/async_log.h"
+
+#include <uv.h>
+
+#include <catch2/catch.hpp>
+#include <thread>
+#include <vector>
+
+#include "eventlog/fault_injection.h"
+#include "tests/eventlog/eventlog_test_util.h"
+
+namespace quire::eventlog {
+namespace {
+
+using testing::Created;
+using testing::TempDir;
+using testing::Update;
+
+struct Loop {
+  uv_loop_t loop;
+  Loop() { uv_loop_init(&loop); }
+  ~Loop() {
+    uv_run(&loop, UV_RUN_DEFAULT);
+    REQUIRE(uv_loop_close(&loop) == 0);
+  }
+};
+
+std::unique_ptr<Backend> Open(const std::string& url) {
+  auto backend = OpenBackend(url, BackendOptions{});
+  REQUIRE(backend.ok());
+  return std::move(backend).value();
+}
+
+void CloseAndRun(uv_loop_t* loop, AsyncLog& log) {
+  bool closed = false;
+  log.Close([&] { closed = true; });
+  uv_run(loop, UV_RUN_DEFAULT);
+  REQUIRE(closed);
+}
+
+struct Ack {
+  std::thread::id thread;
+  StatusCode code;
+  Seq seq;
+  bool duplicate;
+  std::string op_id;
+};
+
+AsyncLog::AppendCallback Record(std::vector<Ack>& acks) {
+  return [&acks](Result<AppendResult> r, const Event& e) {
+    acks.push_back(Ack{std::this_thread::get_id(), r.status().code(), r.ok() ? r->seq : 0,
+                       r.ok() && r->duplicate, e.op_id});
+  };
+}
+
+std::string BackendUrl(const TempDir& dir, const std::string& kind) {
+  return kind == "memory" ? "memory://" : dir.SqliteUrl();
+}
+
+TEST_CASE("AppendsCompleteOnLoopThreadInSeqOrderInOneGroupCommit", "[asynclog]") {
+  auto kind = GENERATE(as<std::string>{}, "memory");
+  TempDir dir;
+  Loop loop;
+  AsyncLog log(&loop.loop, Open(BackendUrl(dir, kind)));
+  std::vector<Ack> acks;
+  log.Append(Created("doc"), Record(acks));
+  for (int i = 0; i < 50; ++i) log.Append(Update("doc", "op" + std::to_string(i)), Record(acks));
+  std::vector<int64_t> batch_sizes;
+  log.set_batch_observer([&](int64_t size, int64_t) { batch_sizes.push_back(size); });
+  REQUIRE(acks.empty());  // never synchronous
+  uv_run(&loop.loop, UV_RUN_DEFAULT);
+  REQUIRE(acks.size() == 51);
+  for (size_t i = 0; i < acks.size(); ++i) {
+    CHECK(acks[i].thread == std::this_thread::get_id());
+    CHECK(acks[i].code == StatusCode::kOk);
+    CHECK(acks[i].seq == static_cast<Seq>(i + 1));
+  }
+  // Everything was submitted before the loop ran: one wake, one transaction.
+  CHECK(batch_sizes == std::vector<int64_t>{51});
+  CHECK(log.stats().batches == 1);
+  CHECK(log.stats().appends == 51);
+  CloseAndRun(&loop.loop, log);
+}
+
+TEST_CASE("DuplicateOpIdIsAckedWithOriginalSeq", "[asynclog]") {
+  auto kind = GENERATE(as<std::string>{}, "memory");
+  TempDir dir;
+  Loop loop;
+  AsyncLog log(&loop.loop, Open(BackendUrl(dir, kind)));
+  std::vector<Ack> acks;
+  log.Append(Created("doc"), Record(acks));
+  log.Append(Update("doc", "a"), Record(acks));
+  log.Append(Update("doc", "a"), Record(acks));  // same batch
+  uv_run(&loop.loop, UV_RUN_DEFAULT);
+  log.Append(Update("doc", "a"), Record(acks));  // later batch
+  log.Append(Update("doc", "b"), Record(acks));
+  uv_run(&loop.loop, UV_RUN_DEFAULT);
+  REQUIRE(acks.size() == 5);
+  CHECK(acks[1].seq == 2);
+  CHECK_FALSE(acks[1].duplicate);
+  CHECK(acks[2].seq == 2);
+  CHECK(acks[2].duplicate);
+  CHECK(acks[3].seq == 2);
+  CHECK(acks[3].duplicate);
+  CHECK(acks[4].seq == 3);
+  CHECK_FALSE(acks[4].duplicate);
+  CloseAndRun(&loop.loop, log);
+}
+
+TEST_CASE("RunTaskSeesCommittedAppendsAndCompletesInOrder", "[asynclog]") {
+  auto kind = GENERATE(as<std::string>{}, "memory");
+  TempDir dir;
+  Loop loop;
+  AsyncLog log(&loop.loop, Open(BackendUrl(dir, kind)));
+  std::vector<std::string> order;
+  log.Append(Created("doc"), [&](Result<AppendResult>, const Event&) { order.push_back("c"); });
+  log.Append(Update("doc", "x"), [&](Result<AppendResult>, const Event&) { order.push_back("u"); });
+  std::thread::id work_thread;
+  log.Run<size_t>(
+      [&](Backend& b) {
+        work_thread = std::this_thread::get_id();
+        auto events = b.ReadEvents("doc", 0, 100);
+        return events.ok() ? events->size() : size_t{999};
+      },
+      [&](size_t n) {
+        order.push_back("task:" + std::to_string(n));
+        CHECK(work_thread != std::this_thread::get_id());
+      });
+  log.Append(Update("doc", "y"), [&](Result<AppendResult>, const Event&) { order.push_back("u"); });
+  uv_run(&loop.loop, UV_RUN_DEFAULT);
+  CHECK(order == std::vector<std::string>{"c", "u", "task:2", "u"});
+  CloseAndRun(&loop.loop, log);
+}
+
+TEST_CASE("CloseFlushesPendingAppends", "[asynclog]") {
+  auto kind = GENERATE(as<std::string>{}, "memory");
+  TempDir dir;
+  std::string url = BackendUrl(dir, kind);
+  Loop loop;
+  auto backend = Open(url);
+  Backend* raw = backend.get();
+  AsyncLog log(&loop.loop, std::move(backend));
+  std::vector<Ack> acks;
+  log.Append(Created("doc"), Record(acks));
+  for (int i = 0; i < 10; ++i) log.Append(Update("doc", "op" + std::to_string(i)), Record(acks));
+  bool closed = false;
+  log.Close([&] { closed = true; });
+  log.Append(Update("doc", "late"), Record(acks));  // after Close: refused, still async
+  CHECK(acks.empty());
+  uv_run(&loop.loop, UV_RUN_DEFAULT);
+  REQUIRE(closed);
+  REQUIRE(acks.size() == 12);
+  for (int i = 0; i < 11; ++i) CHECK(acks[i].code == StatusCode::kOk);
+  CHECK(acks[11].code == StatusCode::kUnavailable);
+  // The storage thread is joined: the backend may be used from here.
+  auto events = raw->ReadEvents("doc", 0, 100);
+  REQUIRE(events.ok());
+  CHECK(events->size() == 11);
+}
+
+TEST_CASE("FailedCommitFailsWholeBatchAndStaysStickyUntilRecover", "[asynclog][fault]") {
+  auto kind = GENERATE(as<std::string>{}, "memory");
+  TempDir dir;
+  Loop loop;
+  auto faulty = std::make_unique<FaultInjectingBackend>(Open(BackendUrl(dir, kind)));
+  FaultInjectingBackend* faults = faulty.get();
+  AsyncLog log(&loop.loop, std::move(faulty));
+  std::vector<Ack> acks;
+  log.Append(Created("doc"), Record(acks));
+  log.Append(Update("doc", "ok1"), Record(acks));
+  uv_run(&loop.loop, UV_RUN_DEFAULT);
+  REQUIRE(acks.size() == 2);
+  REQUIRE(log.sticky_error().ok());
+
+  faults->FailNextCommits(1);
+  for (int i = 0; i < 5; ++i) log.Append(Update("doc", "lost" + std::to_string(i)), Record(acks));
+  uv_run(&loop.loop, UV_RUN_DEFAULT);
+  REQUIRE(acks.size() == 7);
+  for (int i = 2; i < 7; ++i) CHECK(acks[i].code == StatusCode::kUnavailable);
+  CHECK(log.sticky_error().code() == StatusCode::kUnavailable);
+  CHECK(log.stats().failed_batches == 1);
+
+  // The injected fault is spent, but the log stays failed until Recover().
+  log.Append(Update("doc", "refused"), Record(acks));
+  uv_run(&loop.loop, UV_RUN_DEFAULT);
+  REQUIRE(acks.size() == 8);
+  CHECK(acks[7].code == StatusCode::kUnavailable);
+  CHECK(faults->commits_attempted() == 2);  // the refused append never reached storage
+
+  Status recovered = Status::Internal("not called");
+  log.Recover([&](Status s) { recovered = s; });
+  log.Append(Update("doc", "after"), Record(acks));
+  uv_run(&loop.loop, UV_RUN_DEFAULT);
+  REQUIRE(recovered.ok());
+  CHECK(log.sticky_error().ok());
+  REQUIRE(acks.size() == 9);
+  CHECK(acks[8].code == StatusCode::kOk);
+  CHECK(acks[8].seq == 3);  // nothing that failed took a seq
+
+  std::vector<std::string> stored;
+  log.Run<std::vector<std::string>>(
+      [](Backend& b) {
+        std::vector<std::string> ops;
+        auto events = b.ReadEvents("doc", 0, 100);
+        if (events.ok()) {
+          for (const Event& e : *events) ops.push_back(e.op_id);
+        }
+        return ops;
+      },
+      [&](std::vector<std::string> ops) { stored = std::move(ops); });
+  uv_run(&loop.loop, UV_RUN_DEFAULT);
+  CHECK(stored == std::vector<std::string>{"", "ok1", "after"});
+  CloseAndRun(&loop.loop, log);
+}
+
+}  // namespace
+}  // namespace quire::eventlog

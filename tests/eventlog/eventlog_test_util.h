@@ -1,0 +1,81 @@
+// Helpers shared by the eventlog test executables (header-only: each *_test.cc is its own
+// executable).
+#pragma once
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include "eventlog/event.h"
+
+namespace quire::eventlog::testing {
+
+// A fresh directory under /tmp, removed with its contents on destruction.
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/quire-eventlog-XXXXXX";
+    char* made = mkdtemp(tmpl);
+    path_ = made ? made : "";
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  // sqlite:////tmp/quire-eventlog-XXXX/<name> (absolute path).
+  std::string SqliteUrl(const std::string& name = "log.db") const {
+    return "sqlite:///" + path_ + "/" + name;
+  }
+
+ private:
+  std::string path_;
+};
+
+inline Event Created(const DocumentId& id, std::string title = "Title", ActorId owner = "owner",
+                     TimestampMs at = 1000) {
+  Event e;
+  e.document_id = id;
+  e.kind = EventKind::kCreated;
+  e.title = std::move(title);
+  e.actor_id = std::move(owner);
+  e.created_at = at;
+  return e;
+}
+
+inline Event Update(const DocumentId& id, OpId op_id, std::string bytes = "delta",
+                    TimestampMs at = 2000, ActorId actor = "actor") {
+  Event e;
+  e.document_id = id;
+  e.kind = EventKind::kUpdate;
+  e.op_id = std::move(op_id);
+  e.actor_id = std::move(actor);
+  e.payload.assign(bytes.begin(), bytes.end());
+  e.created_at = at;
+  return e;
+}
+
+inline Event Simple(const DocumentId& id, EventKind kind, TimestampMs at = 3000) {
+  Event e;
+  e.document_id = id;
+  e.kind = kind;
+  e.created_at = at;
+  return e;
+}
+
+inline Event Snapshot(const DocumentId& id, Seq version, std::string bytes = "snapshot",
+                      TimestampMs at = 4000) {
+  Event e;
+  e.document_id = id;
+  e.kind = EventKind::kSnapshot;
+  e.version = version;
+  e.payload.assign(bytes.begin(), bytes.end());
+  e.created_at = at;
+  return e;
+}
+
+}  // namespace quire::eventlog::testing
