@@ -58,7 +58,7 @@ std::string BackendUrl(const TempDir& dir, const std::string& kind) {
 }
 
 TEST_CASE("AppendsCompleteOnLoopThreadInSeqOrderInOneGroupCommit", "[asynclog]") {
-  auto kind = GENERATE(as<std::string>{}, "memory");
+  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite");
   TempDir dir;
   Loop loop;
   AsyncLog log(&loop.loop, Open(BackendUrl(dir, kind)));
@@ -83,7 +83,7 @@ TEST_CASE("AppendsCompleteOnLoopThreadInSeqOrderInOneGroupCommit", "[asynclog]")
 }
 
 TEST_CASE("DuplicateOpIdIsAckedWithOriginalSeq", "[asynclog]") {
-  auto kind = GENERATE(as<std::string>{}, "memory");
+  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite");
   TempDir dir;
   Loop loop;
   AsyncLog log(&loop.loop, Open(BackendUrl(dir, kind)));
@@ -108,7 +108,7 @@ TEST_CASE("DuplicateOpIdIsAckedWithOriginalSeq", "[asynclog]") {
 }
 
 TEST_CASE("RunTaskSeesCommittedAppendsAndCompletesInOrder", "[asynclog]") {
-  auto kind = GENERATE(as<std::string>{}, "memory");
+  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite");
   TempDir dir;
   Loop loop;
   AsyncLog log(&loop.loop, Open(BackendUrl(dir, kind)));
@@ -133,7 +133,7 @@ TEST_CASE("RunTaskSeesCommittedAppendsAndCompletesInOrder", "[asynclog]") {
 }
 
 TEST_CASE("CloseFlushesPendingAppends", "[asynclog]") {
-  auto kind = GENERATE(as<std::string>{}, "memory");
+  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite");
   TempDir dir;
   std::string url = BackendUrl(dir, kind);
   Loop loop;
@@ -159,7 +159,7 @@ TEST_CASE("CloseFlushesPendingAppends", "[asynclog]") {
 }
 
 TEST_CASE("FailedCommitFailsWholeBatchAndStaysStickyUntilRecover", "[asynclog][fault]") {
-  auto kind = GENERATE(as<std::string>{}, "memory");
+  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite");
   TempDir dir;
   Loop loop;
   auto faulty = std::make_unique<FaultInjectingBackend>(Open(BackendUrl(dir, kind)));

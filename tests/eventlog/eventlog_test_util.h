@@ -79,3 +79,44 @@ inline Event Snapshot(const DocumentId& id, Seq version, std::string bytes = "sn
 }
 
 }  // namespace quire::eventlog::testing
+
+#include <map>
+#include <set>
+
+#include "eventlog/backend.h"
+
+namespace quire::eventlog::testing {
+
+// The catalog as the fold of every stored event (what `quire replay` rebuilds), keyed by id,
+// and checks of the log's invariants: seq strictly increasing per document, op_id unique per
+// document. Violations are appended to `problems`.
+inline std::map<DocumentId, DocumentRecord> FoldCatalog(Backend& backend,
+                                                        std::vector<std::string>& problems) {
+  std::map<DocumentId, DocumentRecord> records;
+  std::map<DocumentId, std::set<OpId>> ops;
+  Status s = backend.ForEachEvent([&](const Event& e) {
+    DocumentRecord& r = records[e.document_id];
+    if (e.seq <= r.head_seq) {
+      problems.push_back(e.document_id + ": seq " + std::to_string(e.seq) + " after " +
+                         std::to_string(r.head_seq));
+    }
+    if (!e.op_id.empty() && !ops[e.document_id].insert(e.op_id).second) {
+      problems.push_back(e.document_id + ": op_id " + e.op_id + " stored twice");
+    }
+    Apply(r, e);
+    return Status::Ok();
+  });
+  if (!s.ok()) problems.push_back("ForEachEvent: " + s.ToString());
+  return records;
+}
+
+inline std::map<DocumentId, DocumentRecord> CatalogById(Backend& backend) {
+  std::map<DocumentId, DocumentRecord> out;
+  auto catalog = backend.ReadCatalog();
+  if (catalog.ok()) {
+    for (auto& r : *catalog) out.emplace(r.id, r);
+  }
+  return out;
+}
+
+}  // namespace quire::eventlog::testing
