@@ -1,6 +1,8 @@
-// Placeholder until the Yjs engine lands (issue 4): accepts any non-empty update and does not
-// fold on the server. The engine replaces this file's body with real validation and merging.
 #include "core/yjs/yjs_codec.h"
+
+#include <vector>
+
+#include "core/yjs/update.h"
 
 namespace quire::yjs {
 namespace {
@@ -8,13 +10,19 @@ namespace {
 class YjsCodecImpl final : public Codec {
  public:
   CrdtKind kind() const override { return CrdtKind::kYjs; }
-  Status ValidateUpdate(ByteView update) const override {
-    if (update.empty()) return Status::InvalidArgument("empty update");
-    return Status::Ok();
-  }
-  bool CanFold() const override { return false; }
-  Result<Bytes> Fold(ByteView, std::span<const ByteView>) const override {
-    return Status::FailedPrecondition("yjs folding is not available yet");
+
+  // A full decode of the v1 update (see core/yjs/update.h for what is checked).
+  Status ValidateUpdate(ByteView update) const override { return yjs::ValidateUpdate(update); }
+
+  bool CanFold() const override { return true; }
+
+  // mergeUpdates([snapshot (when there is one), updates...]): one update equivalent to all.
+  Result<Bytes> Fold(ByteView snapshot, std::span<const ByteView> updates) const override {
+    std::vector<ByteView> parts;
+    parts.reserve(updates.size() + 1);
+    if (!snapshot.empty()) parts.push_back(snapshot);
+    parts.insert(parts.end(), updates.begin(), updates.end());
+    return MergeUpdates(parts);
   }
 };
 
