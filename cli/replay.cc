@@ -1,11 +1,191 @@
-// Placeholder until replay lands (projection helper).
+// `quire replay`: rebuilds every projection from the event log and checks its invariants
+// (projection/replay.h). This file only parses flags and prints.
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
 
 #include "cli/commands.h"
+#include "eventlog/backend.h"
+#include "projection/replay.h"
 
 namespace quire::cli {
-int Replay(const std::vector<std::string>&) {
-  std::fputs("quire replay: not implemented yet\n", stderr);
+namespace {
+
+constexpr const char* kReplayUsage =
+    "usage: quire replay --database-url URL [--document ID] [--json]\n"
+    "\n"
+    "Opens the event log read-only, rebuilds every projection from the events alone and\n"
+    "checks the log's invariants: seq strictly increasing and opId unique per document,\n"
+    "snapshots covering at most the head and equal to the fold of their prefix (where the\n"
+    "server folds that CRDT), stored catalog rows equal to the rebuilt ones, head state equal\n"
+    "to the latest snapshot plus the updates after it.\n"
+    "\n"
+    "options:\n"
+    "  --database-url URL  sqlite:///path/to/file.db or memory:// (default: $DATABASE_URL)\n"
+    "  --document ID       check only this document\n"
+    "  --json              print one JSON object instead of text\n"
+    "  --help              show this text\n"
+    "\n"
+    "exit status: 0 clean, 1 violations found, 2 unreadable input or bad usage\n";
+
+struct ReplayFlags {
+  std::string database_url;
+  std::optional<std::string> document;
+  bool json = false;
+  bool help = false;
+};
+
+// Accepts `--name value` and `--name=value`.
+Status ParseReplayFlags(const std::vector<std::string>& args, ReplayFlags& flags) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string_view arg = args[i];
+    std::string_view name = arg;
+    std::optional<std::string> value;
+    if (auto eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos) {
+      name = arg.substr(0, eq);
+      value = std::string(arg.substr(eq + 1));
+    }
+    auto take = [&]() -> Result<std::string> {
+      if (value) return *value;
+      if (i + 1 >= args.size()) return Status::InvalidArgument(std::string(name) + " needs a value");
+      return args[++i];
+    };
+    if (name == "--help" || name == "-h") {
+      flags.help = true;
+    } else if (name == "--json" && !value) {
+      flags.json = true;
+    } else if (name == "--database-url") {
+      auto v = take();
+      if (!v.ok()) return v.status();
+      flags.database_url = *v;
+    } else if (name == "--document") {
+      auto v = take();
+      if (!v.ok()) return v.status();
+      flags.document = *v;
+    } else {
+      return Status::InvalidArgument("unknown option '" + std::string(arg) + "'");
+    }
+  }
+  return Status::Ok();
+}
+
+void PrintText(const std::string& url, const projection::ReplayReport& r) {
+  std::printf("quire replay %s\n", url.c_str());
+  std::printf(
+      "documents %lld  events %lld  updates %lld  snapshots %lld  bytes %lld  elapsed %.3f s\n",
+      static_cast<long long>(r.documents), static_cast<long long>(r.events),
+      static_cast<long long>(r.updates), static_cast<long long>(r.snapshots),
+      static_cast<long long>(r.bytes), static_cast<double>(r.elapsed_ns) / 1e9);
+  std::printf("folds checked %lld  unverifiable (pruned prefix) %lld\n",
+              static_cast<long long>(r.folds_checked),
+              static_cast<long long>(r.folds_unverifiable));
+  for (const projection::ReplayViolation& v : r.violations) {
+    std::printf("VIOLATION %s document=%s seq=%lld: %s\n", v.check.c_str(),
+                v.document_id.c_str(), static_cast<long long>(v.seq), v.message.c_str());
+  }
+  if (r.violation_count > static_cast<int64_t>(r.violations.size())) {
+    std::printf("... and %lld more\n",
+                static_cast<long long>(r.violation_count - static_cast<int64_t>(r.violations.size())));
+  }
+  if (r.clean()) {
+    std::printf("clean\n");
+  } else {
+    std::printf("%lld violation(s)\n", static_cast<long long>(r.violation_count));
+  }
+}
+
+void PrintJson(const std::string& url, const projection::ReplayReport& r) {
+  nlohmann::json violations = nlohmann::json::array();
+  for (const projection::ReplayViolation& v : r.violations) {
+    violations.push_back(
+        {{"check", v.check}, {"document", v.document_id}, {"seq", v.seq}, {"message", v.message}});
+  }
+  nlohmann::json out = {{"database_url", url},
+                        {"clean", r.clean()},
+                        {"documents", r.documents},
+                        {"events", r.events},
+                        {"updates", r.updates},
+                        {"snapshots", r.snapshots},
+                        {"bytes", r.bytes},
+                        {"folds_checked", r.folds_checked},
+                        {"folds_unverifiable", r.folds_unverifiable},
+                        {"elapsed_ms", static_cast<double>(r.elapsed_ns) / 1e6},
+                        {"violation_count", r.violation_count},
+                        {"violations", violations}};
+  std::printf("%s\n", out.dump(2).c_str());
+}
+
+int Unreadable(const ReplayFlags& flags, const std::string& message) {
+  if (flags.json) {
+    nlohmann::json out = {{"database_url", flags.database_url}, {"error", message}};
+    std::printf("%s\n", out.dump(2).c_str());
+  }
+  std::fprintf(stderr, "quire replay: %s\n", message.c_str());
   return 2;
 }
+
+}  // namespace
+
+int Replay(const std::vector<std::string>& args) {
+  ReplayFlags flags;
+  if (Status s = ParseReplayFlags(args, flags); !s.ok()) {
+    std::fprintf(stderr, "quire replay: %s\n\n%s", s.message().c_str(), kReplayUsage);
+    return 2;
+  }
+  if (flags.help) {
+    std::fputs(kReplayUsage, stdout);
+    return 0;
+  }
+  if (flags.database_url.empty()) {
+    const char* env = std::getenv("DATABASE_URL");
+    if (env == nullptr || *env == '\0') {
+      std::fprintf(stderr, "quire replay: --database-url is required\n\n%s", kReplayUsage);
+      return 2;
+    }
+    flags.database_url = env;
+  }
+  // Read-only must not create a missing file; say so plainly rather than through SQLite.
+  constexpr std::string_view kSqlite = "sqlite:///";
+  if (std::string_view(flags.database_url).starts_with(kSqlite)) {
+    std::string path = flags.database_url.substr(kSqlite.size());
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) {
+      return Unreadable(flags, "no database file at " + path);
+    }
+  }
+  eventlog::BackendOptions options;
+  options.read_only = true;
+  auto backend = eventlog::OpenBackend(flags.database_url, options);
+  if (!backend.ok()) return Unreadable(flags, backend.status().ToString());
+
+  projection::ReplayOptions replay_options;
+  replay_options.document = flags.document;
+  const bool progress = isatty(STDERR_FILENO) == 1;
+  if (progress) {
+    replay_options.progress = [](int64_t events) {
+      std::fprintf(stderr, "\rreplay: %lld events", static_cast<long long>(events));
+      std::fflush(stderr);
+    };
+  }
+  auto report = projection::Replay(**backend, replay_options);
+  if (progress && report.ok() && report->events >= replay_options.progress_every) {
+    std::fputs("\n", stderr);
+  }
+  if (!report.ok()) return Unreadable(flags, report.status().ToString());
+  if (flags.document && report->documents == 0) {
+    return Unreadable(flags, "no document " + *flags.document + " in the log");
+  }
+  if (flags.json) {
+    PrintJson(flags.database_url, *report);
+  } else {
+    PrintText(flags.database_url, *report);
+  }
+  return report->clean() ? 0 : 1;
+}
+
 }  // namespace quire::cli

@@ -1,0 +1,348 @@
+#include "projection/replay.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <limits>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "core/codec.h"
+#include "eventlog/document_record.h"
+
+namespace quire::projection {
+
+using eventlog::DocumentRecord;
+using eventlog::Event;
+using eventlog::EventKind;
+
+namespace {
+
+// One update after the latest snapshot's version: its bytes live in DocState::arena.
+struct TailRef {
+  Seq seq;
+  size_t offset;
+  size_t size;
+  const std::string* op_id;  // points into DocState::op_ids (node-stable)
+};
+
+struct DocState {
+  DocumentRecord record;
+  bool created = false;
+  Seq last_seq = 0;
+  int64_t missing = 0;      // seqs absent from the stream (pruned updates, or worse)
+  Seq last_gap_end = 0;     // the largest absent seq so far
+  std::unordered_set<std::string> op_ids;
+  bool have_snapshot = false;
+  Seq snapshot_seq = 0;
+  Seq snapshot_version = 0;
+  Bytes snapshot;
+  Seq max_snapshot_version = 0;
+  Bytes arena;                // payloads of `tail`, back to back
+  std::vector<TailRef> tail;  // updates with seq > snapshot_version, in seq order
+};
+
+std::string RecordToString(const DocumentRecord& r) {
+  std::string s = "{title=\"" + r.title + "\" owner=\"" + r.owner_id + "\" crdt=" +
+                  std::string(CrdtKindName(r.crdt)) + " created_at=" +
+                  std::to_string(r.created_at) + " updated_at=" + std::to_string(r.updated_at) +
+                  " deleted_at=" +
+                  (r.deleted_at ? std::to_string(*r.deleted_at) : std::string("null")) +
+                  " head_seq=" + std::to_string(r.head_seq) +
+                  " update_count=" + std::to_string(r.update_count) +
+                  " update_bytes=" + std::to_string(r.update_bytes) +
+                  " snapshot_version=" + std::to_string(r.snapshot_version) +
+                  " snapshot_bytes=" + std::to_string(r.snapshot_bytes) + "}";
+  return s;
+}
+
+bool SameBytes(ByteView a, ByteView b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
+}
+
+}  // namespace
+
+class ReplayChecker::Impl {
+ public:
+  explicit Impl(ReplayOptions options) : options_(std::move(options)) {}
+
+  void Observe(const Event& e) {
+    report_.events += 1;
+    if (options_.progress && options_.progress_every > 0 &&
+        report_.events % options_.progress_every == 0) {
+      options_.progress(report_.events);
+    }
+    // Documents usually arrive in runs: skip the hash lookup for the same document.
+    DocState* doc;
+    if (last_doc_ != nullptr && *last_id_ == e.document_id) {
+      doc = last_doc_;
+    } else {
+      auto [it, inserted] = docs_.try_emplace(e.document_id);
+      doc = &it->second;
+      last_doc_ = doc;
+      last_id_ = &it->first;
+    }
+
+    if (e.seq <= doc->last_seq) {
+      Violation(e.document_id, e.seq, "seq_order",
+                "seq " + std::to_string(e.seq) + " follows seq " + std::to_string(doc->last_seq));
+      return;  // the rest of the fold would be meaningless for this event
+    }
+    if (e.seq > doc->last_seq + 1) {
+      doc->missing += e.seq - doc->last_seq - 1;
+      doc->last_gap_end = e.seq - 1;
+    }
+    doc->last_seq = e.seq;
+
+    if (e.kind == EventKind::kCreated) {
+      if (doc->created) {
+        Violation(e.document_id, e.seq, "first_event", "a second created event");
+      } else if (e.seq != 1) {
+        Violation(e.document_id, e.seq, "first_event",
+                  "created event has seq " + std::to_string(e.seq) + ", not 1");
+      }
+      doc->created = true;
+    } else if (!doc->created) {
+      doc->created = true;  // report once per document
+      Violation(e.document_id, e.seq, "first_event",
+                "the first event is " + std::string(eventlog::EventKindName(e.kind)) +
+                    ", not created");
+    }
+
+    const std::string* op_id = nullptr;
+    if (!e.op_id.empty()) {
+      auto [it, inserted] = doc->op_ids.insert(e.op_id);
+      if (!inserted) {
+        Violation(e.document_id, e.seq, "duplicate_op_id",
+                  "op_id \"" + e.op_id + "\" was used before");
+      }
+      op_id = &*it;
+    }
+
+    eventlog::Apply(doc->record, e);
+
+    if (e.kind == EventKind::kUpdate) {
+      report_.updates += 1;
+      report_.bytes += static_cast<int64_t>(e.payload.size());
+      static const std::string kNoOpId;
+      doc->tail.push_back(TailRef{e.seq, doc->arena.size(), e.payload.size(),
+                                  op_id != nullptr ? op_id : &kNoOpId});
+      doc->arena.insert(doc->arena.end(), e.payload.begin(), e.payload.end());
+    } else if (e.kind == EventKind::kSnapshot) {
+      report_.snapshots += 1;
+      report_.bytes += static_cast<int64_t>(e.payload.size());
+      ObserveSnapshot(*doc, e);
+    }
+  }
+
+  void ObserveSnapshot(DocState& doc, const Event& e) {
+    if (e.version >= e.seq || e.version < 0) {
+      Violation(e.document_id, e.seq, "snapshot_version",
+                "snapshot version " + std::to_string(e.version) +
+                    " is not below its own seq " + std::to_string(e.seq));
+    }
+    if (doc.have_snapshot && e.version < doc.snapshot_version) {
+      Violation(e.document_id, e.seq, "snapshot_version",
+                "snapshot version " + std::to_string(e.version) +
+                    " is below the previous snapshot's " + std::to_string(doc.snapshot_version));
+    }
+    const Codec& codec = CodecFor(doc.record.crdt);
+    if (codec.CanFold()) {
+      Seq base_version = doc.have_snapshot ? doc.snapshot_version : 0;
+      if (doc.last_gap_end > base_version) {
+        report_.folds_unverifiable += 1;
+      } else {
+        std::vector<ByteView> updates;
+        for (const TailRef& t : doc.tail) {
+          if (t.seq > e.version) break;
+          updates.emplace_back(doc.arena.data() + t.offset, t.size);
+        }
+        Result<Bytes> folded = codec.Fold(doc.snapshot, updates);
+        report_.folds_checked += 1;
+        if (!folded.ok()) {
+          Violation(e.document_id, e.seq, "snapshot_fold",
+                    "folding the prefix failed: " + folded.status().ToString());
+        } else if (!SameBytes(*folded, e.payload)) {
+          Violation(e.document_id, e.seq, "snapshot_fold",
+                    "snapshot (" + std::to_string(e.payload.size()) +
+                        " bytes) differs from the fold of its prefix (" +
+                        std::to_string(folded->size()) + " bytes)");
+        }
+      }
+    }
+    doc.have_snapshot = true;
+    doc.snapshot_seq = e.seq;
+    doc.snapshot_version = e.version;
+    doc.snapshot = e.payload;
+    doc.max_snapshot_version = std::max(doc.max_snapshot_version, e.version);
+    // Keep only the updates after the new version; compact the arena.
+    auto keep = std::find_if(doc.tail.begin(), doc.tail.end(),
+                             [&](const TailRef& t) { return t.seq > e.version; });
+    if (keep != doc.tail.begin()) {
+      size_t base = keep == doc.tail.end() ? doc.arena.size() : keep->offset;
+      doc.tail.erase(doc.tail.begin(), keep);
+      doc.arena.erase(doc.arena.begin(), doc.arena.begin() + static_cast<ptrdiff_t>(base));
+      for (TailRef& t : doc.tail) t.offset -= base;
+    }
+  }
+
+  void CheckCatalog(std::span<const DocumentRecord> stored) {
+    std::unordered_set<std::string_view> seen;
+    for (const DocumentRecord& row : stored) {
+      if (options_.document && row.id != *options_.document) continue;
+      seen.insert(row.id);
+      auto it = docs_.find(row.id);
+      if (it == docs_.end()) {
+        Violation(row.id, 0, "catalog_extra", "catalog row without events");
+        continue;
+      }
+      const DocState& doc = it->second;
+      DocumentRecord expected = doc.record;
+      DocumentRecord actual = row;
+      if (doc.missing > 0) {
+        // Pruned updates still count in the stored row; the stream no longer has them.
+        int64_t extra = actual.update_count - expected.update_count;
+        if (extra >= 0 && extra <= doc.missing && actual.update_bytes >= expected.update_bytes) {
+          expected.update_count = actual.update_count;
+          expected.update_bytes = actual.update_bytes;
+        }
+      }
+      if (!(expected == actual)) {
+        Violation(row.id, 0, "catalog_mismatch",
+                  "stored " + RecordToString(row) + " rebuilt " + RecordToString(doc.record));
+      }
+    }
+    for (const auto& [id, doc] : docs_) {
+      if (!seen.contains(id)) Violation(id, 0, "catalog_missing", "no catalog row");
+    }
+  }
+
+  Status CheckHeadState(eventlog::Backend& backend) {
+    for (const auto& [id, doc] : docs_) {
+      auto snapshot = backend.ReadLatestSnapshot(id);
+      if (!snapshot.ok()) return snapshot.status();
+      const std::optional<Event>& s = *snapshot;
+      if (s.has_value() != doc.have_snapshot ||
+          (s && (s->seq != doc.snapshot_seq || s->version != doc.snapshot_version ||
+                 !SameBytes(s->payload, doc.snapshot)))) {
+        Violation(id, 0, "head_state",
+                  "latest snapshot loads as " +
+                      (s ? "seq " + std::to_string(s->seq) + " version " +
+                               std::to_string(s->version) + " (" +
+                               std::to_string(s->payload.size()) + " bytes)"
+                         : std::string("none")) +
+                      ", the stream says " +
+                      (doc.have_snapshot
+                           ? "seq " + std::to_string(doc.snapshot_seq) + " version " +
+                                 std::to_string(doc.snapshot_version) + " (" +
+                                 std::to_string(doc.snapshot.size()) + " bytes)"
+                           : std::string("none")));
+        continue;
+      }
+      // The tail as the server loads it, read in chunks.
+      size_t next = 0;
+      Seq after = doc.snapshot_version;
+      bool mismatch = false;
+      constexpr size_t kChunk = 4096;
+      while (!mismatch) {
+        auto events = backend.ReadEvents(id, after, kChunk);
+        if (!events.ok()) return events.status();
+        for (const Event& e : *events) {
+          after = e.seq;
+          if (e.kind != EventKind::kUpdate) continue;
+          if (next >= doc.tail.size()) {
+            Violation(id, e.seq, "head_state", "the loaded tail has an extra update");
+            mismatch = true;
+            break;
+          }
+          const TailRef& t = doc.tail[next++];
+          if (t.seq != e.seq || *t.op_id != e.op_id ||
+              !SameBytes(e.payload, ByteView(doc.arena.data() + t.offset, t.size))) {
+            Violation(id, e.seq, "head_state",
+                      "the loaded tail differs from the stream at seq " + std::to_string(t.seq));
+            mismatch = true;
+            break;
+          }
+        }
+        if (events->size() < kChunk) break;
+      }
+      if (!mismatch && next != doc.tail.size()) {
+        Violation(id, doc.tail[next].seq, "head_state",
+                  "the loaded tail lacks " + std::to_string(doc.tail.size() - next) +
+                      " update(s)");
+      }
+    }
+    return Status::Ok();
+  }
+
+  ReplayReport Finish() {
+    for (const auto& [id, doc] : docs_) {
+      // Retention may only remove updates that a snapshot covers.
+      if (doc.missing > 0 && doc.last_gap_end > doc.max_snapshot_version) {
+        Violation(id, doc.last_gap_end, "pruned_uncovered",
+                  std::to_string(doc.missing) + " seq(s) missing, up to seq " +
+                      std::to_string(doc.last_gap_end) + ", beyond the latest snapshot version " +
+                      std::to_string(doc.max_snapshot_version));
+      }
+    }
+    report_.documents = static_cast<int64_t>(docs_.size());
+    return std::move(report_);
+  }
+
+  std::vector<DocumentRecord> Catalog() const {
+    std::vector<DocumentRecord> out;
+    out.reserve(docs_.size());
+    for (const auto& [id, doc] : docs_) out.push_back(doc.record);
+    std::sort(out.begin(), out.end(),
+              [](const DocumentRecord& a, const DocumentRecord& b) { return a.id < b.id; });
+    return out;
+  }
+
+ private:
+  void Violation(const DocumentId& id, Seq seq, std::string check, std::string message) {
+    report_.violation_count += 1;
+    if (report_.violations.size() < options_.max_violations) {
+      report_.violations.push_back(ReplayViolation{id, seq, std::move(check), std::move(message)});
+    }
+  }
+
+  ReplayOptions options_;
+  ReplayReport report_;
+  std::unordered_map<DocumentId, DocState> docs_;
+  DocState* last_doc_ = nullptr;  // pointers into docs_ stay valid across rehashing
+  const DocumentId* last_id_ = nullptr;
+};
+
+ReplayChecker::ReplayChecker(ReplayOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
+ReplayChecker::~ReplayChecker() = default;
+void ReplayChecker::Observe(const Event& event) { impl_->Observe(event); }
+void ReplayChecker::CheckCatalog(std::span<const DocumentRecord> stored) {
+  impl_->CheckCatalog(stored);
+}
+Status ReplayChecker::CheckHeadState(eventlog::Backend& backend) {
+  return impl_->CheckHeadState(backend);
+}
+ReplayReport ReplayChecker::Finish() { return impl_->Finish(); }
+std::vector<DocumentRecord> ReplayChecker::Catalog() const { return impl_->Catalog(); }
+
+Result<ReplayReport> Replay(eventlog::Backend& backend, const ReplayOptions& options) {
+  auto start = std::chrono::steady_clock::now();
+  ReplayChecker checker(options);
+  Status status = backend.ForEachEvent([&](const Event& e) {
+    if (!options.document || e.document_id == *options.document) checker.Observe(e);
+    return Status::Ok();
+  });
+  if (!status.ok()) return status;
+  auto catalog = backend.ReadCatalog();
+  if (!catalog.ok()) return catalog.status();
+  checker.CheckCatalog(*catalog);
+  QUIRE_RETURN_IF_ERROR(checker.CheckHeadState(backend));
+  ReplayReport report = checker.Finish();
+  report.elapsed_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::steady_clock::now() - start)
+                          .count();
+  return report;
+}
+
+}  // namespace quire::projection
