@@ -6,6 +6,15 @@
 // Faults are sticky: after a failed commit every append in that batch completes with
 // Unavailable, and so does every later append, until Recover() succeeds (leveldb's
 // background error).
+//
+// Batching: work submitted during one loop iteration is handed to the storage thread together,
+// just before the loop blocks for I/O (a uv_prepare_t, like redis's beforeSleep); the storage
+// thread then commits everything pending in one CommitBatch. Appends submitted back to back
+// before uv_run therefore land in one transaction.
+//
+// Loop liveness: the log's handles keep uv_run(UV_RUN_DEFAULT) alive only while some
+// completion is outstanding (and until Close() is done), so a loop with nothing else to do
+// returns once every callback has run.
 #pragma once
 
 #include <functional>
@@ -38,7 +47,8 @@ class AsyncLog {
 
   // Loop thread. Runs `work` on the storage thread (after any batch in progress) with the
   // backend, then `done` on the loop thread with its result. For reads that miss memory and
-  // for folds that must not block the loop.
+  // for folds that must not block the loop. After Close() the task is dropped: neither `work`
+  // nor `done` runs.
   template <typename T>
   void Run(std::function<T(Backend&)> work, std::function<void(T)> done) {
     auto result = std::make_shared<std::optional<T>>();
@@ -53,7 +63,8 @@ class AsyncLog {
 
   // Loop thread. Stops accepting work, commits what is pending, runs the remaining
   // completions, joins the storage thread and closes the async handle; `done` runs on the loop
-  // thread when everything is released. The loop must keep running until then.
+  // thread when everything is released. The loop must keep running until then. Appends and
+  // Recover() calls made after Close() complete with Unavailable, after everything before.
   void Close(std::function<void()> done);
 
   // Counters for metrics (loop thread).
