@@ -1,0 +1,759 @@
+#include "io/http_server.h"
+
+#include <llhttp.h>
+#include <uv.h>
+
+#include <algorithm>
+#include <cstring>
+#include <unordered_map>
+
+#include "io/cors.h"
+#include "io/internal/http_target.h"
+
+namespace quire::io {
+
+namespace {
+
+// Bytes a connection buffers ahead of the request being answered (pipelining) before it stops
+// reading from the socket.
+constexpr size_t kMaxPipelineBuffer = 256 << 10;
+constexpr size_t kReadChunk = 64 << 10;
+// Linger while the server shuts down: short, the process is about to exit.
+constexpr int64_t kShutdownLingerMs = 200;
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+Status UvStatus(const char* what, int rc) {
+  return Status::IoError(std::string(what) + ": " + uv_strerror(rc));
+}
+
+}  // namespace
+
+HttpServerOptions HttpServerOptions::FromConfig(const Config& config) {
+  HttpServerOptions o;
+  o.max_header_bytes = config.max_header_bytes;
+  o.max_body_bytes = config.max_body_bytes;
+  o.header_timeout_ms = config.header_timeout_s * 1000;
+  o.allowed_origins = config.allowed_origins;
+  return o;
+}
+
+class Connection;
+
+class HttpServer::Impl {
+ public:
+  Impl(uv_loop_s* loop, HttpServerOptions options, HttpHandler handler, Metrics* metrics,
+       const Logger& logger);
+
+  Status Listen(const std::string& host, int port);
+  void Shutdown(std::function<void()> done);
+  void AbortAll();
+  void OnNewConnection(int status);
+  void Remove(Connection* c);
+  void MaybeFinishShutdown();
+  void CountResponse(int status);
+
+  uv_loop_s* loop_;
+  HttpServerOptions options_;
+  HttpHandler handler_;
+  Metrics* metrics_;
+  const Logger& logger_;
+  CorsPolicy cors_;
+  std::unique_ptr<UpgradeHandler> upgrade_handler_;
+  llhttp_settings_t settings_{};
+
+  uv_tcp_t listener_{};
+  bool listening_ = false;
+  bool listener_closed_ = true;
+  int port_ = 0;
+  bool shutting_down_ = false;
+  std::function<void()> shutdown_done_;
+  bool shutdown_reported_ = false;
+  std::unordered_map<Connection*, std::shared_ptr<Connection>> connections_;
+
+  Gauge* open_connections_ = nullptr;
+  Counter* accepted_ = nullptr;
+  Counter* requests_ = nullptr;
+  Counter* by_class_[5] = {};
+};
+
+// One TCP connection. Phases: HTTP (parsing requests, answering in order), upgraded (bytes go
+// to the StreamHandler), and closing (close requested: flush, half-close, drain, close; or
+// closed: uv_close called, freed in the last close callback).
+class Connection final : public Transport, public std::enable_shared_from_this<Connection> {
+ public:
+  explicit Connection(HttpServer::Impl* server) : server_(server) {
+    tcp_.data = this;
+    timer_.data = this;
+    shutdown_req_.data = this;
+    llhttp_init(&parser_, HTTP_REQUEST, &server_->settings_);
+    parser_.data = this;
+  }
+
+  // Called once the socket is accepted: starts reading and the header timer.
+  void Start() {
+    sockaddr_storage addr{};
+    int len = sizeof addr;
+    if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      char ip[64] = "?";
+      int port = 0;
+      if (addr.ss_family == AF_INET) {
+        auto* a = reinterpret_cast<sockaddr_in*>(&addr);
+        uv_ip4_name(a, ip, sizeof ip);
+        port = ntohs(a->sin_port);
+        peer_ = std::string(ip) + ":" + std::to_string(port);
+      } else if (addr.ss_family == AF_INET6) {
+        auto* a = reinterpret_cast<sockaddr_in6*>(&addr);
+        uv_ip6_name(a, ip, sizeof ip);
+        port = ntohs(a->sin6_port);
+        peer_ = "[" + std::string(ip) + "]:" + std::to_string(port);
+      }
+    }
+    uv_tcp_nodelay(&tcp_, 1);
+    StartReading();
+    ArmTimer(server_->options_.header_timeout_ms);
+  }
+
+  uv_tcp_t tcp_{};
+  uv_timer_t timer_{};
+
+  // --- Transport ---
+  void Send(std::string bytes) override {
+    if (closed_ || close_requested_ || bytes.empty()) return;
+    auto* w = new WriteReq;
+    w->data = std::move(bytes);
+    w->req.data = this;
+    uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+    queued_bytes_ += w->data.size();
+    int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, &OnWriteCb);
+    if (rc != 0) {
+      // The callback will not run: release here.
+      queued_bytes_ -= w->data.size();
+      delete w;
+      CloseNow();
+    }
+  }
+  size_t queued_bytes() const override { return queued_bytes_; }
+  void Close() override {
+    if (closed_ || close_requested_) return;
+    close_requested_ = true;
+    if (queued_bytes_ == 0) StartLinger();
+  }
+  void Abort() override { CloseNow(); }
+  void PauseReading() override {
+    user_paused_ = true;
+    UpdateReading();
+  }
+  void ResumeReading() override {
+    user_paused_ = false;
+    UpdateReading();
+  }
+  std::string peer() const override { return peer_; }
+
+  // --- Server ---
+  void OnServerShutdown() {
+    if (closed_) return;
+    if (stream_ != nullptr) {
+      StreamHandler* s = stream_.get();
+      s->OnShutdown();
+      return;
+    }
+    if (close_requested_) return;
+    if (awaiting_response_) {
+      close_after_response_ = true;  // answered with Connection: close
+    } else {
+      CloseNow();  // idle keep-alive or a partial request: nothing owed
+    }
+  }
+
+  void CloseNow() {
+    if (closed_) return;
+    closed_ = true;
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    uv_timer_stop(&timer_);
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &OnHandleClosedCb);
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &OnHandleClosedCb);
+  }
+
+  // --- llhttp callbacks (via trampolines) ---
+  int OnMessageBegin() {
+    req_ = HttpRequest{};
+    url_.clear();
+    field_.clear();
+    value_.clear();
+    header_bytes_ = 0;
+    headers_complete_ = false;
+    return 0;
+  }
+  int CountHeaderBytes(size_t n) {
+    header_bytes_ += n;
+    if (static_cast<int64_t>(header_bytes_) > server_->options_.max_header_bytes) {
+      SetPendingError(431, "HEADERS_TOO_LARGE", "the request header block exceeds " +
+                                                    std::to_string(server_->options_.max_header_bytes) +
+                                                    " bytes");
+      return HPE_USER;
+    }
+    return 0;
+  }
+  int OnUrl(const char* at, size_t n) {
+    url_.append(at, n);
+    return CountHeaderBytes(n);
+  }
+  int OnHeaderField(const char* at, size_t n) {
+    field_.append(at, n);
+    return CountHeaderBytes(n);
+  }
+  int OnHeaderValue(const char* at, size_t n) {
+    value_.append(at, n);
+    return CountHeaderBytes(n);
+  }
+  int OnHeaderValueComplete() {
+    std::string name = std::move(field_);
+    for (char& ch : name) {
+      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+    }
+    req_.headers.emplace_back(std::move(name), std::string(Trim(value_)));
+    field_.clear();
+    value_.clear();
+    return CountHeaderBytes(4);  // ": " and CRLF
+  }
+  int OnHeadersComplete() {
+    headers_complete_ = true;
+    uv_timer_stop(&timer_);
+    req_.method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
+    req_.target = url_;
+    internal::ParseTarget(url_, req_.path, req_.query);
+    req_.keep_alive = llhttp_should_keep_alive(&parser_) != 0;
+    req_.upgrade = parser_.upgrade != 0;
+    if (req_.Header("transfer-encoding").has_value() && req_.Header("content-length").has_value()) {
+      SetPendingError(400, "BAD_REQUEST",
+                      "Transfer-Encoding and Content-Length must not both be present");
+      return -1;
+    }
+    if ((parser_.flags & F_CONTENT_LENGTH) != 0 &&
+        parser_.content_length > static_cast<uint64_t>(server_->options_.max_body_bytes)) {
+      SetPendingError(413, "PAYLOAD_TOO_LARGE", BodyLimitMessage());
+      return -1;
+    }
+    if (auto expect = req_.Header("expect"); expect && EqualsIgnoreCase(*expect, "100-continue")) {
+      Send("HTTP/1.1 100 Continue\r\n\r\n");
+    }
+    return 0;
+  }
+  int OnBody(const char* at, size_t n) {
+    if (static_cast<int64_t>(req_.body.size() + n) > server_->options_.max_body_bytes) {
+      SetPendingError(413, "PAYLOAD_TOO_LARGE", BodyLimitMessage());
+      return HPE_USER;
+    }
+    req_.body.append(at, n);
+    return 0;
+  }
+  int OnMessageComplete() {
+    message_complete_ = true;
+    return HPE_PAUSED;  // one request at a time: Proceed() dispatches it
+  }
+
+  // Reads arrived.
+  void OnRead(ssize_t nread, const uv_buf_t* buf) {
+    if (closed_) return;
+    if (nread < 0) {
+      if (stream_ != nullptr || lingering_ || !awaiting_response_) {
+        CloseNow();
+      } else {
+        // Half-closed by the client with a request in progress: answer it, then close.
+        peer_eof_ = true;
+        close_after_response_ = true;
+        UpdateReading();
+      }
+      return;
+    }
+    if (nread == 0) return;
+    std::string_view data(buf->base, static_cast<size_t>(nread));
+    if (lingering_ || close_requested_) return;  // draining after a final answer
+    if (stream_ != nullptr) {
+      std::shared_ptr<Connection> keep = shared_from_this();
+      stream_->OnData(AsBytes(data));
+      return;
+    }
+    in_.append(data);
+    Proceed();
+    UpdateReading();
+  }
+
+  void AllocBuffer(uv_buf_t* buf) {
+    if (!read_buf_) read_buf_ = std::make_unique<char[]>(kReadChunk);
+    *buf = uv_buf_init(read_buf_.get(), kReadChunk);
+  }
+
+  void OnWrite(size_t size, int status) {
+    queued_bytes_ -= size;
+    if (status < 0) {
+      CloseNow();
+      return;
+    }
+    if (queued_bytes_ != 0 || closed_) return;
+    if (close_requested_) {
+      StartLinger();
+    } else if (stream_ != nullptr) {
+      std::shared_ptr<Connection> keep = shared_from_this();
+      stream_->OnDrained();
+    }
+  }
+
+  // The one timer serves two phases: the header timeout while a request's headers are awaited
+  // (it is stopped while a request is being answered and after an upgrade), then the linger.
+  void OnTimer() {
+    if (closed_) return;
+    if (!lingering_) {
+      if (awaiting_response_ || stream_ != nullptr) return;
+      QUIRE_LOG(server_->logger_, kDebug, "http_header_timeout").Str("peer", peer_);
+    }
+    CloseNow();
+  }
+
+  void OnHandleClosed() {
+    if (++handles_closed_ < 2) return;
+    if (stream_ != nullptr) {
+      std::unique_ptr<StreamHandler> s = std::move(stream_);
+      s->OnClosed();
+    }
+    server_->Remove(this);  // may destroy *this
+  }
+
+  // Answer to the request being processed (request_id), from an HttpResponder.
+  void Respond(uint64_t request_id, HttpResponse response) {
+    if (closed_ || close_requested_ || !awaiting_response_ || request_id != request_id_) return;
+    awaiting_response_ = false;
+    server_->cors_.Decorate(req_, response);
+    bool keep_alive = req_.keep_alive && !response.close && !close_after_response_ &&
+                      !server_->shutting_down_ && !req_.upgrade;
+    server_->CountResponse(response.status);
+    std::string bytes = response.Serialize(keep_alive);
+    if (req_.method == "HEAD" && response.body.size() <= bytes.size()) {
+      bytes.resize(bytes.size() - response.body.size());
+    }
+    Send(std::move(bytes));
+    if (!keep_alive) {
+      Close();
+      return;
+    }
+    ArmTimer(server_->options_.header_timeout_ms);
+    if (!in_proceed_) {
+      std::shared_ptr<Connection> keep = shared_from_this();
+      Proceed();
+      UpdateReading();
+    }
+  }
+
+ private:
+  struct WriteReq {
+    uv_write_t req;
+    std::string data;
+  };
+
+  static void OnWriteCb(uv_write_t* req, int status) noexcept {
+    auto* w = reinterpret_cast<WriteReq*>(req);
+    auto* c = static_cast<Connection*>(req->data);
+    size_t size = w->data.size();
+    delete w;
+    c->OnWrite(size, status);
+  }
+  static void OnHandleClosedCb(uv_handle_t* h) noexcept {
+    static_cast<Connection*>(h->data)->OnHandleClosed();
+  }
+  static void OnAllocCb(uv_handle_t* h, size_t, uv_buf_t* buf) noexcept {
+    static_cast<Connection*>(h->data)->AllocBuffer(buf);
+  }
+  static void OnReadCb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept {
+    static_cast<Connection*>(s->data)->OnRead(nread, buf);
+  }
+  static void OnTimerCb(uv_timer_t* t) noexcept { static_cast<Connection*>(t->data)->OnTimer(); }
+  static void OnShutdownCb(uv_shutdown_t* req, int) noexcept {
+    (void)req;  // the linger timer or the peer's EOF ends the connection
+  }
+
+  std::string BodyLimitMessage() const {
+    return "the request body exceeds " + std::to_string(server_->options_.max_body_bytes) +
+           " bytes";
+  }
+
+  void SetPendingError(int status, std::string code, std::string message) {
+    if (pending_status_ != 0) return;
+    pending_status_ = status;
+    pending_code_ = std::move(code);
+    pending_message_ = std::move(message);
+  }
+
+  void ArmTimer(int64_t ms) {
+    if (closed_) return;
+    uv_timer_start(&timer_, &OnTimerCb, static_cast<uint64_t>(std::max<int64_t>(ms, 1)), 0);
+  }
+
+  void StartReading() {
+    if (reading_ || closed_) return;
+    if (uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), &OnAllocCb, &OnReadCb) == 0) {
+      reading_ = true;
+    }
+  }
+  void StopReading() {
+    if (!reading_) return;
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    reading_ = false;
+  }
+  // Reading is on unless: the peer sent EOF, the stream handler paused it, or too many
+  // pipelined bytes wait behind the request being answered. A lingering connection always
+  // reads (and discards) so that the peer's pending bytes do not turn the close into a reset.
+  void UpdateReading() {
+    if (closed_) return;
+    bool want;
+    if (lingering_) {
+      want = true;
+    } else if (peer_eof_ || close_requested_) {
+      want = false;
+    } else if (stream_ != nullptr) {
+      want = !user_paused_;
+    } else {
+      want = !user_paused_ && in_.size() - in_off_ < kMaxPipelineBuffer;
+    }
+    if (want) StartReading();
+    else StopReading();
+  }
+
+  void StartLinger() {
+    if (closed_ || lingering_) return;
+    lingering_ = true;
+    in_.clear();
+    in_off_ = 0;
+    if (peer_eof_) {
+      CloseNow();
+      return;
+    }
+    int rc = uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), &OnShutdownCb);
+    if (rc != 0) {
+      CloseNow();
+      return;
+    }
+    ArmTimer(server_->shutting_down_ ? std::min(kShutdownLingerMs, server_->options_.linger_ms)
+                                     : server_->options_.linger_ms);
+    UpdateReading();
+  }
+
+  // Runs the parser over buffered bytes until it needs more input or waits for an answer.
+  void Proceed() {
+    in_proceed_ = true;
+    while (!closed_ && !close_requested_ && stream_ == nullptr && !awaiting_response_ &&
+           in_off_ < in_.size()) {
+      const char* p = in_.data() + in_off_;
+      size_t avail = in_.size() - in_off_;
+      llhttp_errno_t err = llhttp_execute(&parser_, p, avail);
+      if (err == HPE_OK) {
+        in_off_ = in_.size();
+        break;
+      }
+      if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
+        const char* pos = llhttp_get_error_pos(&parser_);
+        in_off_ += pos != nullptr ? static_cast<size_t>(pos - p) : avail;
+        if (err == HPE_PAUSED) llhttp_resume(&parser_);
+        if (message_complete_) {
+          message_complete_ = false;
+          Dispatch();
+        }
+        continue;
+      }
+      // A parse error or a limit: answer and close.
+      if (pending_status_ == 0) {
+        SetPendingError(400, "BAD_REQUEST",
+                        std::string("malformed HTTP request: ") + llhttp_errno_name(err));
+      }
+      HttpResponse r = HttpResponse::Error(pending_status_, pending_code_, pending_message_);
+      server_->cors_.Decorate(req_, r);
+      server_->CountResponse(r.status);
+      Send(r.Serialize(false));
+      Close();
+      break;
+    }
+    if (in_off_ >= in_.size()) {
+      in_.clear();
+      in_off_ = 0;
+    } else if (in_off_ > kReadChunk) {
+      in_.erase(0, in_off_);
+      in_off_ = 0;
+    }
+    in_proceed_ = false;
+  }
+
+  void Dispatch() {
+    std::shared_ptr<Connection> keep = shared_from_this();
+    awaiting_response_ = true;
+    ++request_id_;
+    if (server_->requests_ != nullptr) server_->requests_->Inc();
+    auto upgrade = req_.Header("upgrade");
+    if (req_.upgrade && upgrade.has_value() && EqualsIgnoreCase(*upgrade, "websocket")) {
+      HandleUpgrade();
+      return;
+    }
+    std::weak_ptr<Connection> weak = keep;
+    uint64_t id = request_id_;
+    server_->handler_(req_, [weak, id](HttpResponse response) {
+      if (auto c = weak.lock()) c->Respond(id, std::move(response));
+    });
+  }
+
+  void HandleUpgrade() {
+    uint64_t id = request_id_;
+    if (server_->upgrade_handler_ == nullptr) {
+      Respond(id, HttpResponse::Error(404, "NOT_FOUND", "no WebSocket endpoint at " + req_.path));
+      return;
+    }
+    HttpResponse reject = HttpResponse::Error(400, "BAD_REQUEST", "upgrade refused");
+    std::unique_ptr<StreamHandler> handler =
+        server_->upgrade_handler_->Upgrade(req_, *this, reject);
+    if (closed_) return;  // the handler aborted the connection
+    if (handler == nullptr) {
+      reject.close = true;
+      Respond(id, std::move(reject));
+      return;
+    }
+    awaiting_response_ = false;
+    uv_timer_stop(&timer_);
+    stream_ = std::move(handler);
+    std::string leftover = in_.substr(in_off_);
+    in_.clear();
+    in_off_ = 0;
+    if (!leftover.empty()) stream_->OnData(AsBytes(leftover));
+    if (!closed_ && stream_ != nullptr && server_->shutting_down_) {
+      stream_->OnShutdown();
+    }
+  }
+
+  HttpServer::Impl* server_;
+  uv_shutdown_t shutdown_req_{};
+  llhttp_t parser_{};
+  std::string peer_ = "?";
+
+  // Read side.
+  std::unique_ptr<char[]> read_buf_;
+  std::string in_;     // bytes read and not yet parsed start at in_off_
+  size_t in_off_ = 0;
+  bool reading_ = false;
+  bool user_paused_ = false;
+  bool peer_eof_ = false;
+
+  // The request being parsed or answered.
+  HttpRequest req_;
+  std::string url_, field_, value_;
+  size_t header_bytes_ = 0;
+  bool headers_complete_ = false;
+  bool message_complete_ = false;
+  bool awaiting_response_ = false;
+  bool in_proceed_ = false;
+  uint64_t request_id_ = 0;
+  int pending_status_ = 0;
+  std::string pending_code_, pending_message_;
+
+  // Write side and closing.
+  size_t queued_bytes_ = 0;
+  bool close_after_response_ = false;
+  bool close_requested_ = false;  // flush, then linger, then close
+  bool lingering_ = false;
+  bool closed_ = false;           // uv_close called
+  int handles_closed_ = 0;
+
+  std::unique_ptr<StreamHandler> stream_;  // set once upgraded
+};
+
+// --- llhttp trampolines ---
+namespace {
+Connection* Conn(llhttp_t* p) { return static_cast<Connection*>(p->data); }
+int OnMessageBeginCb(llhttp_t* p) noexcept { return Conn(p)->OnMessageBegin(); }
+int OnUrlCb(llhttp_t* p, const char* at, size_t n) noexcept { return Conn(p)->OnUrl(at, n); }
+int OnHeaderFieldCb(llhttp_t* p, const char* at, size_t n) noexcept {
+  return Conn(p)->OnHeaderField(at, n);
+}
+int OnHeaderValueCb(llhttp_t* p, const char* at, size_t n) noexcept {
+  return Conn(p)->OnHeaderValue(at, n);
+}
+int OnHeaderValueCompleteCb(llhttp_t* p) noexcept { return Conn(p)->OnHeaderValueComplete(); }
+int OnHeadersCompleteCb(llhttp_t* p) noexcept { return Conn(p)->OnHeadersComplete(); }
+int OnBodyCb(llhttp_t* p, const char* at, size_t n) noexcept { return Conn(p)->OnBody(at, n); }
+int OnMessageCompleteCb(llhttp_t* p) noexcept { return Conn(p)->OnMessageComplete(); }
+int CountMethodCb(llhttp_t* p, const char*, size_t n) noexcept {
+  return Conn(p)->CountHeaderBytes(n);
+}
+}  // namespace
+
+HttpServer::Impl::Impl(uv_loop_s* loop, HttpServerOptions options, HttpHandler handler,
+                       Metrics* metrics, const Logger& logger)
+    : loop_(loop),
+      options_(std::move(options)),
+      handler_(std::move(handler)),
+      metrics_(metrics),
+      logger_(logger),
+      cors_(options_.allowed_origins) {
+  llhttp_settings_init(&settings_);
+  settings_.on_message_begin = &OnMessageBeginCb;
+  settings_.on_url = &OnUrlCb;
+  settings_.on_method = &CountMethodCb;
+  settings_.on_version = &CountMethodCb;
+  settings_.on_header_field = &OnHeaderFieldCb;
+  settings_.on_header_value = &OnHeaderValueCb;
+  settings_.on_header_value_complete = &OnHeaderValueCompleteCb;
+  settings_.on_headers_complete = &OnHeadersCompleteCb;
+  settings_.on_body = &OnBodyCb;
+  settings_.on_message_complete = &OnMessageCompleteCb;
+  listener_.data = this;
+  if (metrics_ != nullptr) {
+    open_connections_ = &metrics_->gauge("quire_http_connections", "Open TCP connections (HTTP and WebSocket)");
+    accepted_ = &metrics_->counter("quire_http_connections_total", "TCP connections accepted");
+    requests_ = &metrics_->counter("quire_http_requests_total", "HTTP requests received");
+    static const char* kNames[5] = {"quire_http_responses_1xx_total", "quire_http_responses_2xx_total",
+                                    "quire_http_responses_3xx_total", "quire_http_responses_4xx_total",
+                                    "quire_http_responses_5xx_total"};
+    for (int i = 0; i < 5; ++i) {
+      by_class_[i] = &metrics_->counter(kNames[i], "HTTP responses by status class");
+    }
+  }
+}
+
+void HttpServer::Impl::CountResponse(int status) {
+  int cls = status / 100 - 1;
+  if (cls >= 0 && cls < 5 && by_class_[cls] != nullptr) by_class_[cls]->Inc();
+}
+
+Status HttpServer::Impl::Listen(const std::string& host, int port) {
+  if (listening_) return Status::FailedPrecondition("already listening");
+  sockaddr_storage addr{};
+  int rc;
+  if (host.find(':') != std::string::npos) {
+    rc = uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&addr));
+  } else {
+    rc = uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(&addr));
+  }
+  if (rc != 0) return Status::InvalidArgument("invalid listen address '" + host + "'");
+  rc = uv_tcp_init(loop_, &listener_);
+  if (rc != 0) return UvStatus("uv_tcp_init", rc);
+  listening_ = true;
+  listener_closed_ = false;
+  auto fail = [this](const char* what, int code) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&listener_), [](uv_handle_t* h) noexcept {
+      static_cast<Impl*>(h->data)->listener_closed_ = true;
+    });
+    return UvStatus(what, code);
+  };
+  rc = uv_tcp_bind(&listener_, reinterpret_cast<const sockaddr*>(&addr), 0);
+  if (rc != 0) return fail("bind", rc);
+  rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 511,
+                 [](uv_stream_t* s, int status) noexcept {
+                   static_cast<Impl*>(s->data)->OnNewConnection(status);
+                 });
+  if (rc != 0) return fail("listen", rc);
+  sockaddr_storage bound{};
+  int len = sizeof bound;
+  uv_tcp_getsockname(&listener_, reinterpret_cast<sockaddr*>(&bound), &len);
+  port_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                            : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  return Status::Ok();
+}
+
+void HttpServer::Impl::OnNewConnection(int status) {
+  if (status < 0 || shutting_down_) return;
+  auto c = std::make_shared<Connection>(this);
+  uv_tcp_init(loop_, &c->tcp_);
+  uv_timer_init(loop_, &c->timer_);
+  connections_.emplace(c.get(), c);
+  if (uv_accept(reinterpret_cast<uv_stream_t*>(&listener_), reinterpret_cast<uv_stream_t*>(&c->tcp_)) != 0) {
+    c->CloseNow();
+    return;
+  }
+  if (accepted_ != nullptr) accepted_->Inc();
+  if (open_connections_ != nullptr) open_connections_->Set(static_cast<int64_t>(connections_.size()));
+  c->Start();
+}
+
+void HttpServer::Impl::Remove(Connection* c) {
+  auto it = connections_.find(c);
+  if (it == connections_.end()) return;
+  std::shared_ptr<Connection> keep = std::move(it->second);
+  connections_.erase(it);
+  if (open_connections_ != nullptr) open_connections_->Set(static_cast<int64_t>(connections_.size()));
+  keep.reset();
+  MaybeFinishShutdown();
+}
+
+void HttpServer::Impl::Shutdown(std::function<void()> done) {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  shutdown_done_ = std::move(done);
+  if (listening_ && !listener_closed_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&listener_), [](uv_handle_t* h) noexcept {
+      auto* self = static_cast<Impl*>(h->data);
+      self->listener_closed_ = true;
+      self->MaybeFinishShutdown();
+    });
+  }
+  std::vector<std::shared_ptr<Connection>> all;
+  all.reserve(connections_.size());
+  for (auto& [ptr, c] : connections_) all.push_back(c);
+  for (auto& c : all) c->OnServerShutdown();
+  if (listener_closed_ && connections_.empty()) {
+    // Nothing to wait for: still report asynchronously, through a zero timer.
+    auto* t = new uv_timer_t;
+    uv_timer_init(loop_, t);
+    t->data = this;
+    uv_timer_start(t, [](uv_timer_t* timer) noexcept {
+      uv_close(reinterpret_cast<uv_handle_t*>(timer), [](uv_handle_t* h) noexcept {
+        auto* self = static_cast<Impl*>(h->data);
+        delete reinterpret_cast<uv_timer_t*>(h);
+        self->MaybeFinishShutdown();
+      });
+    }, 0, 0);
+  }
+}
+
+void HttpServer::Impl::MaybeFinishShutdown() {
+  if (!shutting_down_ || shutdown_reported_ || !listener_closed_ || !connections_.empty()) return;
+  shutdown_reported_ = true;
+  if (shutdown_done_) {
+    auto done = std::move(shutdown_done_);
+    done();
+  }
+}
+
+void HttpServer::Impl::AbortAll() {
+  std::vector<std::shared_ptr<Connection>> all;
+  for (auto& [ptr, c] : connections_) all.push_back(c);
+  for (auto& c : all) c->CloseNow();
+}
+
+HttpServer::HttpServer(uv_loop_s* loop, HttpServerOptions options, HttpHandler handler,
+                       Metrics* metrics, const Logger& logger)
+    : impl_(std::make_unique<Impl>(loop, std::move(options), std::move(handler), metrics, logger)) {}
+
+HttpServer::~HttpServer() = default;
+
+void HttpServer::SetUpgradeHandler(std::unique_ptr<UpgradeHandler> handler) {
+  impl_->upgrade_handler_ = std::move(handler);
+}
+Status HttpServer::Listen(const std::string& host, int port) { return impl_->Listen(host, port); }
+int HttpServer::port() const { return impl_->port_; }
+void HttpServer::Shutdown(std::function<void()> done) { impl_->Shutdown(std::move(done)); }
+void HttpServer::AbortAll() { impl_->AbortAll(); }
+bool HttpServer::shutting_down() const { return impl_->shutting_down_; }
+size_t HttpServer::connection_count() const { return impl_->connections_.size(); }
+
+}  // namespace quire::io

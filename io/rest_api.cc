@@ -1,0 +1,438 @@
+#include "io/rest_api.h"
+
+#include <charconv>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "core/ids.h"
+#include "io/internal/http_status.h"
+#include "io/openapi.h"
+
+namespace quire::io {
+
+namespace {
+
+using nlohmann::json;
+using projection::DocumentRecord;
+
+constexpr std::string_view kDocumentsPath = "/api/v1/documents";
+constexpr size_t kMaxTitleChars = 256;
+
+HttpResponse JsonResponse(int status, const json& body) {
+  return HttpResponse::Json(status, body.dump(-1, ' ', false, json::error_handler_t::replace));
+}
+
+HttpResponse FieldError(std::string_view field, std::string_view message) {
+  json body = {{"error",
+                {{"code", "VALIDATION_FAILED"},
+                 {"message", std::string(field) + ": " + std::string(message)},
+                 {"field", field}}}};
+  return JsonResponse(400, body);
+}
+
+HttpResponse MethodNotAllowed(std::string_view method, std::string_view allow) {
+  HttpResponse r = HttpResponse::Error(
+      405, "METHOD_NOT_ALLOWED", std::string(method) + " is not allowed here; allowed: " + std::string(allow));
+  r.Header("Allow", std::string(allow));
+  return r;
+}
+
+HttpResponse NotFound(std::string_view what) {
+  return HttpResponse::Error(404, "NOT_FOUND", what);
+}
+
+// "2026-11-22T03:40:22.123Z"
+std::string IsoTime(TimestampMs ms) {
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  int millis = static_cast<int>(ms % 1000);
+  if (millis < 0) {
+    millis += 1000;
+    --secs;
+  }
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+  return buf;
+}
+
+json DocumentJson(const DocumentRecord& r) {
+  return {
+      {"id", r.id},
+      {"title", r.title},
+      {"crdt", std::string(CrdtKindName(r.crdt))},
+      {"owner_id", r.owner_id},
+      {"created_at", IsoTime(r.created_at)},
+      {"updated_at", IsoTime(r.updated_at)},
+      {"deleted_at", r.deleted_at ? json(IsoTime(*r.deleted_at)) : json(nullptr)},
+      {"deleted", r.deleted()},
+      {"seq", r.head_seq},
+      {"update_count", r.update_count},
+      {"update_bytes", r.update_bytes},
+      {"snapshot_version", r.snapshot_version},
+      {"snapshot_bytes", r.snapshot_bytes},
+  };
+}
+
+// Counts the code points of `s`, or nullopt when `s` is not valid UTF-8 (overlong forms,
+// surrogates and values above U+10FFFF are invalid).
+std::optional<size_t> CountUtf8CodePoints(std::string_view s) {
+  size_t count = 0;
+  for (size_t i = 0; i < s.size();) {
+    auto b = static_cast<unsigned char>(s[i]);
+    size_t len;
+    uint32_t cp;
+    if (b < 0x80) {
+      len = 1;
+      cp = b;
+    } else if ((b & 0xE0) == 0xC0) {
+      len = 2;
+      cp = b & 0x1F;
+    } else if ((b & 0xF0) == 0xE0) {
+      len = 3;
+      cp = b & 0x0F;
+    } else if ((b & 0xF8) == 0xF0) {
+      len = 4;
+      cp = b & 0x07;
+    } else {
+      return std::nullopt;
+    }
+    if (i + len > s.size()) return std::nullopt;
+    for (size_t k = 1; k < len; ++k) {
+      auto c = static_cast<unsigned char>(s[i + k]);
+      if ((c & 0xC0) != 0x80) return std::nullopt;
+      cp = (cp << 6) | (c & 0x3F);
+    }
+    static constexpr uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return std::nullopt;
+    i += len;
+    ++count;
+  }
+  return count;
+}
+
+std::string_view TrimSpace(std::string_view s) {
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
+  while (!s.empty() && space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// Validates a title field: a string of 1..256 code points after trimming, valid UTF-8.
+// Returns the trimmed title or the 400 answer.
+std::optional<HttpResponse> ValidateTitle(const json& value, std::string& out) {
+  if (!value.is_string()) return FieldError("title", "must be a string");
+  std::string_view trimmed = TrimSpace(value.get_ref<const std::string&>());
+  std::optional<size_t> chars = CountUtf8CodePoints(trimmed);
+  if (!chars.has_value()) return FieldError("title", "must be valid UTF-8");
+  if (*chars == 0) return FieldError("title", "must not be empty");
+  if (*chars > kMaxTitleChars) return FieldError("title", "must be at most 256 characters");
+  out = std::string(trimmed);
+  return std::nullopt;
+}
+
+bool IsJsonMediaType(std::string_view content_type) {
+  std::string_view media = content_type.substr(0, content_type.find(';'));
+  media = TrimSpace(media);
+  if (media.size() != 16) return false;
+  std::string lower(media);
+  for (char& c : lower) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return lower == "application/json";
+}
+
+// Parses a JSON object body: 415 unless application/json, 400 INVALID_JSON when malformed.
+std::optional<HttpResponse> ParseJsonObject(const HttpRequest& request, json& out) {
+  auto content_type = request.Header("content-type");
+  if (!content_type.has_value() || !IsJsonMediaType(*content_type)) {
+    return HttpResponse::Error(415, "UNSUPPORTED_MEDIA_TYPE",
+                               "the request body must be application/json");
+  }
+  out = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  if (out.is_discarded()) {
+    return HttpResponse::Error(400, "INVALID_JSON", "the request body is not valid JSON");
+  }
+  if (!out.is_object()) {
+    return HttpResponse::Error(400, "INVALID_JSON", "the request body must be a JSON object");
+  }
+  return std::nullopt;
+}
+
+std::optional<HttpResponse> RejectUnknownFields(const json& body,
+                                                std::initializer_list<std::string_view> known) {
+  for (auto it = body.begin(); it != body.end(); ++it) {
+    bool ok = false;
+    for (std::string_view k : known) ok = ok || it.key() == k;
+    if (!ok) return FieldError(it.key(), "unknown field");
+  }
+  return std::nullopt;
+}
+
+// A positive integer query parameter in [min, max].
+std::optional<HttpResponse> ParseIntParam(const HttpRequest& request, std::string_view name,
+                                          int64_t min, int64_t max, int64_t& out) {
+  auto v = request.Query(name);
+  if (!v.has_value()) return std::nullopt;
+  int64_t n = 0;
+  auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  if (v->empty() || ec != std::errc() || ptr != v->data() + v->size() || n < min || n > max) {
+    std::string range = max == INT64_MAX ? "an integer >= " + std::to_string(min)
+                                         : "an integer from " + std::to_string(min) + " to " +
+                                               std::to_string(max);
+    return FieldError(name, "must be " + range);
+  }
+  out = n;
+  return std::nullopt;
+}
+
+}  // namespace
+
+RestApi::RestApi(projection::DocumentService& docs, Metrics& metrics, const Config& config,
+                 const Logger& logger, RestApiHooks hooks)
+    : docs_(docs),
+      metrics_(metrics),
+      logger_(logger),
+      cors_(config.allowed_origins),
+      hooks_(std::move(hooks)) {}
+
+HttpHandler RestApi::AsHandler() {
+  return [this](const HttpRequest& request, HttpResponder respond) {
+    Handle(request, std::move(respond));
+  };
+}
+
+void RestApi::Handle(const HttpRequest& request, HttpResponder respond) {
+  if (logger_.Enabled(LogLevel::kDebug)) {
+    QUIRE_LOG(logger_, kDebug, "http_request")
+        .Str("method", request.method)
+        .Str("path", request.path);
+  }
+  if (CorsPolicy::IsPreflight(request)) {
+    respond(cors_.Preflight(request));
+    return;
+  }
+  const std::string& m = request.method;
+  const std::string& path = request.path;
+
+  // Each route: the methods it allows and what each does.
+  auto route = [&](std::string_view allow, auto&& dispatch) {
+    if (m == "OPTIONS") {
+      HttpResponse r;
+      r.status = 204;
+      r.Header("Allow", std::string(allow) + ", OPTIONS");
+      respond(std::move(r));
+      return;
+    }
+    if (!dispatch()) respond(MethodNotAllowed(m, allow));
+  };
+
+  if (path == "/healthz") {
+    route("GET", [&] {
+      if (m != "GET") return false;
+      respond(JsonResponse(200, {{"status", "ok"}}));
+      return true;
+    });
+    return;
+  }
+  if (path == "/readyz") {
+    route("GET", [&] {
+      if (m != "GET") return false;
+      Ready(respond);
+      return true;
+    });
+    return;
+  }
+  if (path == "/metrics") {
+    route("GET", [&] {
+      if (m != "GET") return false;
+      if (hooks_.collect_metrics) hooks_.collect_metrics();
+      HttpResponse r;
+      r.Header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+      r.body = metrics_.RenderPrometheus();
+      respond(std::move(r));
+      return true;
+    });
+    return;
+  }
+  if (path == "/api/v1/openapi.json") {
+    route("GET", [&] {
+      if (m != "GET") return false;
+      respond(HttpResponse::Json(200, OpenApiJson()));
+      return true;
+    });
+    return;
+  }
+  if (path == kDocumentsPath) {
+    route("GET, POST", [&] {
+      if (m == "GET") ListDocuments(request, respond);
+      else if (m == "POST") CreateDocument(request, respond);
+      else return false;
+      return true;
+    });
+    return;
+  }
+  if (path.size() > kDocumentsPath.size() + 1 && path.starts_with(kDocumentsPath) &&
+      path[kDocumentsPath.size()] == '/') {
+    std::string id = path.substr(kDocumentsPath.size() + 1);
+    if (!IsValidDocumentId(id)) {
+      respond(NotFound("no document '" + id + "'"));
+      return;
+    }
+    route("GET, PATCH, DELETE", [&] {
+      if (m == "GET") GetDocument(id, respond);
+      else if (m == "PATCH") PatchDocument(id, request, respond);
+      else if (m == "DELETE") DeleteDocument(id, respond);
+      else return false;
+      return true;
+    });
+    return;
+  }
+  respond(NotFound("no route for " + path));
+}
+
+void RestApi::Ready(HttpResponder respond) {
+  if (hooks_.shutting_down && hooks_.shutting_down()) {
+    respond(HttpResponse::Error(503, "SHUTTING_DOWN", "the server is shutting down"));
+    return;
+  }
+  Status writable = docs_.writable();
+  if (!writable.ok()) {
+    respond(HttpResponse::Error(503, "STORAGE_UNAVAILABLE",
+                                "storage does not accept writes: " + writable.message()));
+    return;
+  }
+  respond(JsonResponse(200, {{"status", "ready"}}));
+}
+
+void RestApi::CreateDocument(const HttpRequest& request, HttpResponder respond) {
+  json body;
+  if (auto err = ParseJsonObject(request, body)) return respond(std::move(*err));
+  if (auto err = RejectUnknownFields(body, {"title", "crdt", "id"})) return respond(std::move(*err));
+  projection::CreateCommand cmd;
+  if (!body.contains("title")) return respond(FieldError("title", "is required"));
+  if (auto err = ValidateTitle(body["title"], cmd.title)) return respond(std::move(*err));
+  if (body.contains("crdt")) {
+    const json& crdt = body["crdt"];
+    std::optional<CrdtKind> kind;
+    if (crdt.is_string()) kind = ParseCrdtKind(crdt.get_ref<const std::string&>());
+    if (!kind.has_value()) return respond(FieldError("crdt", "must be one of yjs, automerge, opaque"));
+    cmd.crdt = *kind;
+  }
+  if (body.contains("id")) {
+    const json& id = body["id"];
+    if (!id.is_string() || !IsValidDocumentId(id.get_ref<const std::string&>())) {
+      return respond(FieldError("id", "must match [A-Za-z0-9._-]{1,128}"));
+    }
+    cmd.id = id.get<std::string>();
+    if (docs_.Find(*cmd.id) != nullptr) {
+      return respond(HttpResponse::Error(409, "ALREADY_EXISTS",
+                                         "document '" + *cmd.id + "' already exists"));
+    }
+  }
+  if (auto user = request.Header("x-user-id"); user.has_value() && user->size() <= 128) {
+    cmd.owner = std::string(*user);
+  }
+  docs_.Create(std::move(cmd), [this, respond](Result<DocumentRecord> result) {
+    if (!result.ok()) {
+      if (result.status().code() != StatusCode::kAlreadyExists) {
+        QUIRE_LOG(logger_, kWarn, "document_create_failed").Str("error", result.status().ToString());
+      }
+      return respond(internal::ErrorResponse(result.status()));
+    }
+    QUIRE_LOG(logger_, kInfo, "document_created").Str("docId", result->id).Int("seq", result->head_seq);
+    HttpResponse r = JsonResponse(201, DocumentJson(*result));
+    r.Header("Location", std::string(kDocumentsPath) + "/" + result->id);
+    respond(std::move(r));
+  });
+}
+
+void RestApi::ListDocuments(const HttpRequest& request, HttpResponder respond) {
+  projection::ListQuery q;
+  if (auto err = ParseIntParam(request, "page", 1, INT64_MAX / 128, q.page)) return respond(std::move(*err));
+  if (auto err = ParseIntParam(request, "page_size", 1, 100, q.page_size)) {
+    return respond(std::move(*err));
+  }
+  if (auto v = request.Query("include_deleted")) {
+    if (*v == "true" || *v == "1") q.include_deleted = true;
+    else if (*v == "false" || *v == "0" || v->empty()) q.include_deleted = false;
+    else return respond(FieldError("include_deleted", "must be true or false"));
+  }
+  if (auto v = request.Query("query")) {
+    if (!CountUtf8CodePoints(*v).has_value()) return respond(FieldError("query", "must be valid UTF-8"));
+    q.query = std::string(*v);
+  }
+  projection::ListPage page = docs_.List(q);
+  json items = json::array();
+  for (const DocumentRecord& r : page.items) items.push_back(DocumentJson(r));
+  respond(JsonResponse(200, {{"items", std::move(items)},
+                             {"page", page.page},
+                             {"page_size", page.page_size},
+                             {"total", page.total}}));
+}
+
+void RestApi::GetDocument(const std::string& id, HttpResponder respond) {
+  const DocumentRecord* r = docs_.Find(id);
+  if (r == nullptr) return respond(NotFound("no document '" + id + "'"));
+  respond(JsonResponse(200, DocumentJson(*r)));
+}
+
+void RestApi::PatchDocument(const std::string& id, const HttpRequest& request,
+                            HttpResponder respond) {
+  json body;
+  if (auto err = ParseJsonObject(request, body)) return respond(std::move(*err));
+  if (auto err = RejectUnknownFields(body, {"title", "deleted"})) return respond(std::move(*err));
+  std::optional<std::string> title;
+  std::optional<bool> deleted;
+  if (body.contains("title")) {
+    title.emplace();
+    if (auto err = ValidateTitle(body["title"], *title)) return respond(std::move(*err));
+  }
+  if (body.contains("deleted")) {
+    if (!body["deleted"].is_boolean()) return respond(FieldError("deleted", "must be a boolean"));
+    deleted = body["deleted"].get<bool>();
+  }
+  const DocumentRecord* current = docs_.Find(id);
+  if (current == nullptr) return respond(NotFound("no document '" + id + "'"));
+  ActorId actor(request.Header("x-user-id").value_or(""));
+
+  // Rename first (allowed on a deleted document), then delete or restore: at most two events.
+  auto set_deleted = [this, id, deleted, actor, respond](const DocumentRecord& record) {
+    if (!deleted.has_value() || *deleted == record.deleted()) {
+      return respond(JsonResponse(200, DocumentJson(record)));
+    }
+    docs_.SetDeleted(id, *deleted, actor, [this, respond](Result<DocumentRecord> result) {
+      if (!result.ok()) return respond(internal::ErrorResponse(result.status()));
+      QUIRE_LOG(logger_, kInfo, result->deleted() ? "document_deleted" : "document_restored")
+          .Str("docId", result->id)
+          .Int("seq", result->head_seq);
+      respond(JsonResponse(200, DocumentJson(*result)));
+    });
+  };
+  if (!title.has_value() || *title == current->title) {
+    set_deleted(*current);
+    return;
+  }
+  docs_.Rename(id, *title, actor, [this, respond, set_deleted](Result<DocumentRecord> result) {
+    if (!result.ok()) return respond(internal::ErrorResponse(result.status()));
+    QUIRE_LOG(logger_, kInfo, "document_renamed").Str("docId", result->id).Int("seq", result->head_seq);
+    set_deleted(*result);
+  });
+}
+
+void RestApi::DeleteDocument(const std::string& id, HttpResponder respond) {
+  const DocumentRecord* current = docs_.Find(id);
+  if (current == nullptr) return respond(NotFound("no document '" + id + "'"));
+  HttpResponse no_content;
+  no_content.status = 204;
+  if (current->deleted()) return respond(std::move(no_content));
+  docs_.SetDeleted(id, true, ActorId(), [this, respond, no_content](Result<DocumentRecord> result) {
+    if (!result.ok()) return respond(internal::ErrorResponse(result.status()));
+    QUIRE_LOG(logger_, kInfo, "document_deleted").Str("docId", result->id).Int("seq", result->head_seq);
+    respond(no_content);
+  });
+}
+
+}  // namespace quire::io
