@@ -380,6 +380,11 @@ class DocumentService::Impl {
 
   Status writable() const { return log_.sticky_error(); }
 
+  bool head_cached(const DocumentId& id) const {
+    auto it = docs_.find(id);
+    return it != docs_.end() && it->second.head != nullptr;
+  }
+
   Stats stats() const {
     Stats s = stats_;
     s.cached_bytes = cached_bytes_;
@@ -795,6 +800,7 @@ void DocumentService::RunCompactor() { impl_->RunCompactor(); }
 void DocumentService::Pin(const DocumentId& id) { impl_->Pin(id); }
 void DocumentService::Unpin(const DocumentId& id) { impl_->Unpin(id); }
 Status DocumentService::writable() const { return impl_->writable(); }
+bool DocumentService::head_cached(const DocumentId& id) const { return impl_->head_cached(id); }
 DocumentService::Stats DocumentService::stats() const { return impl_->stats(); }
 
 }  // namespace quire::projection

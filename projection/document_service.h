@@ -108,12 +108,17 @@ class DocumentService {
   void AppendUpdate(const DocumentId& id, OpId op_id, ActorId actor, Bytes bytes,
                     AppendCallback done);
   // A client-made snapshot covering `version` (<= head seq); used for opaque documents.
+  // FailedPrecondition for documents whose codec folds (the server makes their snapshots);
+  // InvalidArgument when `version` is below the current snapshot's or past the head.
   void AppendSnapshot(const DocumentId& id, Seq version, Bytes bytes, ActorId actor,
                       AppendCallback done);
 
   // --- Head state ---
   // The head state of `id`, from the cache or loaded from the log (off the loop thread).
+  // The state includes every event whose command callback ran before `done` runs.
   void LoadHead(const DocumentId& id, std::function<void(Result<HeadState>)> done);
+  // Whether `id`'s head state is in the cache now (for tests and metrics).
+  bool head_cached(const DocumentId& id) const;
   // Updates with seq > since_seq, in order. FailedPrecondition when some of them are no
   // longer retained (the client must take the full state instead).
   void ReadUpdatesSince(const DocumentId& id, Seq since_seq,
