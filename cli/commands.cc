@@ -16,6 +16,7 @@ constexpr const char* kUsage =
     "commands:\n"
     "  serve    run the HTTP/WebSocket server\n"
     "  replay   rebuild every projection from the event log and check its invariants\n"
+    "  yjs      merge, diff, state-vector, inspect or validate Yjs updates\n"
     "  help     show this text; `quire COMMAND --help` shows a command's options\n";
 
 }  // namespace
@@ -25,6 +26,7 @@ int Main(int argc, char** argv) {
   std::string_view command = argc > 1 ? argv[1] : "help";
   if (command == "serve") return Serve(args);
   if (command == "replay") return Replay(args);
+  if (command == "yjs") return Yjs(args);
   if (command == "help" || command == "--help" || command == "-h") {
     std::fputs(kUsage, stdout);
     return 0;

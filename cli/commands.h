@@ -17,4 +17,8 @@ int Serve(const std::vector<std::string>& args);
 // 2 unreadable input.
 int Replay(const std::vector<std::string>& args);
 
+// `quire yjs merge|diff|state-vector|inspect|validate|batch ...`: the Yjs update engine on
+// files (see `quire yjs --help`). 0 done, 1 invalid update, 2 usage or I/O error.
+int Yjs(const std::vector<std::string>& args);
+
 }  // namespace quire::cli
