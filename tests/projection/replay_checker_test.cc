@@ -1,0 +1,162 @@
+#include "projection/replay.h"
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+#include "eventlog/document_record.h"
+
+namespace quire::projection {
+namespace {
+
+using eventlog::DocumentRecord;
+using eventlog::Event;
+using eventlog::EventKind;
+
+Event Make(const DocumentId& id, Seq seq, EventKind kind) {
+  Event e;
+  e.document_id = id;
+  e.seq = seq;
+  e.kind = kind;
+  e.created_at = 1000 + seq;
+  return e;
+}
+Event Created(const DocumentId& id, CrdtKind crdt = CrdtKind::kAutomerge) {
+  Event e = Make(id, 1, EventKind::kCreated);
+  e.title = "t";
+  e.crdt = crdt;
+  e.actor_id = "owner";
+  return e;
+}
+Event Update(const DocumentId& id, Seq seq, std::string op, std::string bytes) {
+  Event e = Make(id, seq, EventKind::kUpdate);
+  e.op_id = std::move(op);
+  e.payload.assign(bytes.begin(), bytes.end());
+  return e;
+}
+Event Snap(const DocumentId& id, Seq seq, Seq version, std::string bytes) {
+  Event e = Make(id, seq, EventKind::kSnapshot);
+  e.version = version;
+  e.payload.assign(bytes.begin(), bytes.end());
+  return e;
+}
+
+// Feeds `events` and compares with the catalog eventlog::Apply makes from the same events
+// (or `catalog` when given).
+ReplayReport Check(const std::vector<Event>& events,
+                   std::optional<std::vector<DocumentRecord>> catalog = std::nullopt) {
+  ReplayChecker checker;
+  for (const Event& e : events) checker.Observe(e);
+  if (!catalog) catalog = checker.Catalog();
+  checker.CheckCatalog(*catalog);
+  return checker.Finish();
+}
+
+std::vector<std::string> Checks(const ReplayReport& r) {
+  std::vector<std::string> out;
+  for (const ReplayViolation& v : r.violations) out.push_back(v.check);
+  return out;
+}
+
+TEST_CASE("ReplayOfAConsistentStreamIsClean", "[replay]") {
+  std::vector<Event> events{Created("a"), Created("b", CrdtKind::kOpaque),
+                            Update("a", 2, "1", "x"), Update("b", 2, "1", "opaque"),
+                            Update("a", 3, "2", "y"), Snap("a", 4, 3, "xy"),
+                            Snap("b", 3, 2, "client"), Update("a", 5, "3", "z")};
+  ReplayReport r = Check(events);
+  CHECK(r.clean());
+  CHECK(r.documents == 2);
+  CHECK(r.events == 8);
+  CHECK(r.updates == 4);
+  CHECK(r.snapshots == 2);
+  CHECK(r.bytes == 1 + 6 + 1 + 2 + 6 + 1);
+  CHECK(r.folds_checked == 1);  // the opaque snapshot is not the server's to check
+}
+
+TEST_CASE("ReplayReportsSeqNotStrictlyIncreasing", "[replay]") {
+  ReplayReport r = Check({Created("a"), Update("a", 2, "1", "x"), Update("a", 2, "2", "y")});
+  CHECK(Checks(r) == std::vector<std::string>{"seq_order"});
+  CHECK(r.violations[0].seq == 2);
+  CHECK(r.violations[0].document_id == "a");
+}
+
+TEST_CASE("ReplayReportsDuplicateOpIdWithinADocumentOnly", "[replay]") {
+  ReplayReport r = Check({Created("a"), Created("b"), Update("a", 2, "op", "x"),
+                          Update("b", 2, "op", "x"), Update("a", 3, "op", "y")});
+  CHECK(Checks(r) == std::vector<std::string>{"duplicate_op_id"});
+  CHECK(r.violations[0].document_id == "a");
+  CHECK(r.violations[0].seq == 3);
+}
+
+TEST_CASE("ReplayReportsStreamsThatDoNotStartWithCreated", "[replay]") {
+  ReplayChecker checker;
+  checker.Observe(Update("a", 1, "op", "x"));
+  ReplayReport r = checker.Finish();
+  CHECK(Checks(r) == std::vector<std::string>{"first_event"});
+}
+
+TEST_CASE("ReplayReportsSnapshotThatIsNotTheFoldOfItsPrefix", "[replay]") {
+  ReplayReport r =
+      Check({Created("a"), Update("a", 2, "1", "x"), Update("a", 3, "2", "y"), Snap("a", 4, 3, "yx")});
+  CHECK(Checks(r) == std::vector<std::string>{"snapshot_fold"});
+  // The fold starts from the previous snapshot.
+  ReplayReport chained = Check({Created("a"), Update("a", 2, "1", "x"), Snap("a", 3, 2, "x"),
+                                Update("a", 4, "2", "y"), Snap("a", 5, 4, "xy")});
+  CHECK(chained.clean());
+  CHECK(chained.folds_checked == 2);
+}
+
+TEST_CASE("ReplayReportsSnapshotVersionPastItsHeadOrGoingBack", "[replay]") {
+  ReplayReport past = Check({Created("a", CrdtKind::kOpaque), Snap("a", 2, 2, "s")});
+  CHECK(Checks(past) == std::vector<std::string>{"snapshot_version"});
+  ReplayReport back = Check({Created("a", CrdtKind::kOpaque), Update("a", 2, "1", "x"),
+                             Snap("a", 3, 2, "s"), Snap("a", 4, 1, "s")});
+  CHECK(Checks(back) == std::vector<std::string>{"snapshot_version"});
+}
+
+TEST_CASE("ReplayAcceptsPrunedUpdatesOnlyUnderASnapshot", "[replay]") {
+  // seq 2..3 pruned, covered by the snapshot at version 3.
+  std::vector<Event> pruned{Created("a"), Snap("a", 4, 3, "xy"), Update("a", 5, "3", "z")};
+  DocumentRecord stored;
+  for (const Event& e : {Created("a"), Update("a", 2, "1", "x"), Update("a", 3, "2", "y"),
+                         Snap("a", 4, 3, "xy"), Update("a", 5, "3", "z")}) {
+    eventlog::Apply(stored, e);
+  }
+  ReplayReport ok = Check(pruned, std::vector<DocumentRecord>{stored});
+  CHECK(ok.clean());
+  CHECK(ok.folds_unverifiable == 1);
+
+  // A hole no snapshot covers.
+  ReplayReport hole = Check({Created("a"), Update("a", 2, "1", "x"), Update("a", 5, "3", "z")});
+  CHECK(Checks(hole) == std::vector<std::string>{"pruned_uncovered"});
+}
+
+TEST_CASE("ReplayReportsCatalogRowsThatDifferMissingOrExtra", "[replay]") {
+  std::vector<Event> events{Created("a"), Update("a", 2, "1", "x"), Created("b")};
+  ReplayChecker checker;
+  for (const Event& e : events) checker.Observe(e);
+  std::vector<DocumentRecord> catalog = checker.Catalog();
+  REQUIRE(catalog.size() == 2);
+  catalog[0].title = "tampered";
+  catalog[1].id = "c";
+  checker.CheckCatalog(catalog);
+  ReplayReport r = checker.Finish();
+  std::vector<std::string> checks = Checks(r);
+  std::sort(checks.begin(), checks.end());
+  CHECK(checks == std::vector<std::string>{"catalog_extra", "catalog_mismatch", "catalog_missing"});
+}
+
+TEST_CASE("ReplayKeepsAtMostMaxViolationsButCountsAll", "[replay]") {
+  ReplayOptions options;
+  options.max_violations = 2;
+  ReplayChecker checker(options);
+  checker.Observe(Created("a"));
+  for (int i = 0; i < 5; ++i) checker.Observe(Update("a", 2 + i, "same", "x"));
+  ReplayReport r = checker.Finish();
+  CHECK(r.violation_count == 4);
+  CHECK(r.violations.size() == 2);
+}
+
+}  // namespace
+}  // namespace quire::projection
