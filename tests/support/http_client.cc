@@ -219,6 +219,16 @@ std::optional<HttpResult> HttpClient::Request(
   return ReadResponse(timeout_ms, method == "HEAD");
 }
 
+std::optional<std::string> HttpClient::ReadBytes(size_t n, int timeout_ms) {
+  const int64_t deadline = NowMs() + timeout_ms;
+  while (buf_.size() < n) {
+    if (!Fill(static_cast<int>(std::max<int64_t>(0, deadline - NowMs())))) return std::nullopt;
+  }
+  std::string out = buf_.substr(0, n);
+  buf_.erase(0, n);
+  return out;
+}
+
 bool HttpClient::WaitForClose(int timeout_ms) {
   const int64_t deadline = NowMs() + timeout_ms;
   buf_.clear();

@@ -56,6 +56,10 @@ class HttpClient {
                            const std::vector<std::pair<std::string, std::string>>& headers = {},
                            std::string_view content_type = "application/json");
 
+  // Exactly `n` raw bytes (after anything already buffered), e.g. a stream after an upgrade
+  // or an interim response. nullopt on timeout or close first.
+  std::optional<std::string> ReadBytes(size_t n, int timeout_ms = 5000);
+
   // True when the server closes the connection (EOF or reset) within `timeout_ms`; bytes
   // that arrive meanwhile are discarded.
   bool WaitForClose(int timeout_ms = 5000);
