@@ -3,7 +3,7 @@
 // acknowledgement submits the next append). Not a test.
 //
 //   build/benchmarks/append_bench [--quick] [--seconds=S] [--window=N] [--dir=PATH]
-//                                 [--json=PATH] [--schema-compare]
+//                                 [--json=PATH] [--schema-compare] [--only=sqlite-full/100/64]
 //
 // For every backend (memory, SQLite synchronous=FULL, SQLite synchronous=NORMAL), every number
 // of interleaved documents (1, 10, 100, 1000) and payload size (64 B, 1 KiB) it reports:
@@ -16,6 +16,7 @@
 // choice was made.
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <uv.h>
 
 #include <chrono>
@@ -41,6 +42,14 @@ using eventlog::BackendOptions;
 using eventlog::Event;
 using eventlog::EventKind;
 
+// CPU time of the whole process (every thread), user + system.
+int64_t CpuNs() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto ns = [](timeval t) { return t.tv_sec * 1'000'000'000ll + t.tv_usec * 1000ll; };
+  return ns(u.ru_utime) + ns(u.ru_stime);
+}
+
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -54,6 +63,7 @@ struct Options {
   std::string json_path;
   bool quick = false;
   bool schema_compare = false;
+  std::string only;  // run only cells whose "backend/docs/payload" name contains this
 };
 
 struct Cell {
@@ -70,6 +80,9 @@ struct Outcome {
   LatencyHistogram commit;
   LatencyHistogram ack;
   std::string error;
+  int64_t cpu_ns = 0;  // process CPU time over the whole run, warm-up included
+  int64_t all_appends = 0;
+  double cpu_us_per_append() const { return all_appends ? cpu_ns / 1e3 / all_appends : 0; }
   double rate() const { return seconds > 0 ? appends / seconds : 0; }
   double mean_batch() const { return batches ? static_cast<double>(appends) / batches : 0; }
 };
@@ -115,6 +128,7 @@ Outcome RunCell(const Cell& cell, const Options& options, int index) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   AsyncLog log(&loop, std::move(backend));
+  const int64_t start_cpu = CpuNs();
   const int64_t start_ns = NowNs();
   const int64_t record_from_ns = start_ns + static_cast<int64_t>(options.seconds * 0.1e9);
   const int64_t end_ns = start_ns + static_cast<int64_t>(options.seconds * 1e9);
@@ -163,6 +177,8 @@ Outcome RunCell(const Cell& cell, const Options& options, int index) {
   log.Close([&] { closed = true; });
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
+  out.cpu_ns = CpuNs() - start_cpu;
+  out.all_appends = next;
   out.appends = recorded_acks;
   out.seconds = (last_ack_ns - first_recorded_ns) / 1e9;
   if (!closed && out.error.empty()) out.error = "close did not complete";
@@ -237,6 +253,8 @@ bool ParseArgs(int argc, char** argv, Options& options) {
       options.seconds = std::stod(value("--seconds="));
     } else if (a.rfind("--window=", 0) == 0) {
       options.window = std::stoi(value("--window="));
+    } else if (a.rfind("--only=", 0) == 0) {
+      options.only = value("--only=");
     } else if (a.rfind("--dir=", 0) == 0) {
       options.dir = value("--dir=");
     } else if (a.rfind("--json=", 0) == 0) {
@@ -244,7 +262,7 @@ bool ParseArgs(int argc, char** argv, Options& options) {
     } else {
       std::fprintf(stderr,
                    "usage: append_bench [--quick] [--seconds=S] [--window=N] [--dir=PATH] "
-                   "[--json=PATH] [--schema-compare]\n");
+                   "[--json=PATH] [--schema-compare] [--only=BACKEND/DOCS/PAYLOAD]\n");
       return false;
     }
   }
@@ -273,21 +291,25 @@ int Main(int argc, char** argv) {
   }
   std::printf("append_bench: %.2f s per cell, window %d appends in flight, files in %s\n",
               options.seconds, options.window, options.dir.c_str());
-  std::printf("%-14s %5s %7s %12s %10s %10s %10s %10s %10s %8s\n", "backend", "docs", "payload",
-              "appends/s", "commit50", "commit99", "commitMax", "ack50", "ack99", "batch");
+  std::printf("%-14s %5s %7s %12s %10s %10s %10s %10s %10s %8s %8s\n", "backend", "docs", "payload",
+              "appends/s", "commit50", "commit99", "commitMax", "ack50", "ack99", "batch", "cpu/app");
   nlohmann::json results = nlohmann::json::array();
   int index = 0;
   for (const Cell& cell : cells) {
+    const std::string name = cell.backend + "/" + std::to_string(cell.documents) + "/" +
+                             std::to_string(cell.payload);
+    if (!options.only.empty() && name.find(options.only) == std::string::npos) continue;
     Outcome o = RunCell(cell, options, index++);
     auto ms = [](int64_t ns) { return ns / 1e6; };
     if (!o.error.empty()) {
       std::printf("%-14s %5d %7d  error: %s\n", cell.backend.c_str(), cell.documents,
                   cell.payload, o.error.c_str());
     } else {
-      std::printf("%-14s %5d %7d %12.0f %8.3fms %8.3fms %8.3fms %8.3fms %8.3fms %8.1f\n",
+      std::printf("%-14s %5d %7d %12.0f %8.3fms %8.3fms %8.3fms %8.3fms %8.3fms %8.1f %6.2fus\n",
                   cell.backend.c_str(), cell.documents, cell.payload, o.rate(),
                   ms(o.commit.Quantile(0.5)), ms(o.commit.Quantile(0.99)), ms(o.commit.max()),
-                  ms(o.ack.Quantile(0.5)), ms(o.ack.Quantile(0.99)), o.mean_batch());
+                  ms(o.ack.Quantile(0.5)), ms(o.ack.Quantile(0.99)), o.mean_batch(),
+                  o.cpu_us_per_append());
     }
     std::fflush(stdout);
     results.push_back({{"backend", cell.backend},
@@ -303,6 +325,7 @@ int Main(int argc, char** argv) {
                        {"commit_max_ms", ms(o.commit.max())},
                        {"ack_p50_ms", ms(o.ack.Quantile(0.5))},
                        {"ack_p99_ms", ms(o.ack.Quantile(0.99))},
+                       {"cpu_us_per_append", o.cpu_us_per_append()},
                        {"error", o.error}});
   }
   nlohmann::json doc = {{"benchmark", "append_bench"},

@@ -347,12 +347,73 @@ TEST_CASE("SqliteNewerSchemaVersionIsRefused", "[sqlite]") {
         return 0;
       },
       &version, nullptr);
-  CHECK(version == 1);
+  CHECK(version == 2);
   REQUIRE(sqlite3_exec(db, "PRAGMA user_version = 99", nullptr, nullptr, nullptr) == SQLITE_OK);
   sqlite3_close(db);
   auto reopened = OpenBackend(dir.SqliteUrl(), {});
   REQUIRE_FALSE(reopened.ok());
   CHECK(reopened.status().code() == StatusCode::kFailedPrecondition);
+}
+
+TEST_CASE("SqliteVersion1FileIsMigratedForward", "[sqlite][migration]") {
+  TempDir dir;
+  const std::string path = dir.path() + "/v1.db";
+  {
+    // A log as schema version 1 stored it (document ids as text in `events`).
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    const char* v1 = R"sql(
+PRAGMA journal_mode = WAL;
+CREATE TABLE events (id INTEGER PRIMARY KEY, document_id TEXT NOT NULL, seq INTEGER NOT NULL,
+  kind INTEGER NOT NULL, op_id TEXT, actor_id TEXT NOT NULL DEFAULT '', payload BLOB,
+  version INTEGER NOT NULL DEFAULT 0, title TEXT, crdt TEXT, created_at INTEGER NOT NULL);
+CREATE UNIQUE INDEX events_document_seq ON events (document_id, seq);
+CREATE UNIQUE INDEX events_document_op ON events (document_id, op_id) WHERE op_id IS NOT NULL;
+CREATE TABLE documents (id TEXT PRIMARY KEY, title TEXT NOT NULL, owner_id TEXT NOT NULL,
+  crdt TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+  deleted_at INTEGER, head_seq INTEGER NOT NULL, update_count INTEGER NOT NULL,
+  update_bytes INTEGER NOT NULL, snapshot_version INTEGER NOT NULL,
+  snapshot_bytes INTEGER NOT NULL);
+CREATE VIEW document_updates (id, document_id, seq, op_id, actor_id, delta_blob, created_at) AS
+  SELECT id, document_id, seq, op_id, actor_id, payload, created_at FROM events WHERE kind = 5;
+CREATE VIEW document_snapshots (document_id, version, snapshot_blob, created_at) AS
+  SELECT document_id, version, payload, created_at FROM events WHERE kind = 6;
+INSERT INTO events (document_id, seq, kind, op_id, actor_id, payload, title, crdt, created_at)
+  VALUES ('b', 1, 1, NULL, 'ann', x'', 'Bee', 'opaque', 10),
+         ('a', 1, 1, NULL, 'bob', x'', 'Ay', 'yjs', 11),
+         ('b', 2, 5, 'op1', 'ann', x'0102', NULL, NULL, 12),
+         ('a', 2, 3, NULL, 'bob', x'', NULL, NULL, 13);
+INSERT INTO documents VALUES ('a', 'Ay', 'bob', 'yjs', 11, 13, 13, 2, 0, 0, 0, 0),
+                             ('b', 'Bee', 'ann', 'opaque', 10, 12, NULL, 2, 1, 2, 0, 0);
+PRAGMA user_version = 1;
+)sql";
+    char* err = nullptr;
+    INFO((err ? err : ""));
+    REQUIRE(sqlite3_exec(db, v1, nullptr, nullptr, &err) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  BackendOptions ro;
+  ro.read_only = true;
+  CHECK(OpenBackend("sqlite:///" + path, ro).status().code() == StatusCode::kFailedPrecondition);
+
+  auto backend = MustOpen("sqlite:///" + path);
+  auto events = backend->ReadEvents("b", 0, 10);
+  REQUIRE(events.ok());
+  REQUIRE(events->size() == 2);
+  CHECK((*events)[0].title == "Bee");
+  CHECK((*events)[0].crdt == CrdtKind::kOpaque);
+  CHECK((*events)[1].op_id == "op1");
+  CHECK((*events)[1].payload == Bytes{1, 2});
+  auto catalog = testing::CatalogById(*backend);
+  REQUIRE(catalog.size() == 2);
+  CHECK(catalog["a"].deleted_at == std::optional<TimestampMs>(13));
+  CHECK(catalog["b"].update_bytes == 2);
+  CheckCatalogIsFoldOfEvents(*backend);
+  auto c = Commit(*backend, {Update("b", "op1"), Update("b", "op2"), Created("a")});
+  CHECK(c.results[0].seq == 2);
+  CHECK(c.results[0].duplicate);
+  CHECK(c.results[1].seq == 3);
+  CHECK(c.statuses[2].code() == StatusCode::kAlreadyExists);
 }
 
 TEST_CASE("SqlitePrdTablesAreViewsOverTheEvents", "[sqlite]") {
