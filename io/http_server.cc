@@ -173,7 +173,11 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
       s->OnShutdown();
       return;
     }
-    if (close_requested_) return;
+    if (lingering_) {
+      CloseNow();  // the final answer is flushed; stop draining
+      return;
+    }
+    if (close_requested_) return;  // flushes, then lingers briefly (shutting_down_)
     if (awaiting_response_) {
       close_after_response_ = true;  // answered with Connection: close
     } else {

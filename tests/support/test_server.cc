@@ -32,7 +32,8 @@ Config TestServer::MemoryConfig() {
 
 Config TestServer::SqliteConfig(const std::string& path) {
   Config c = MemoryConfig();
-  c.database_url = "sqlite://" + path;
+  // SQLAlchemy's convention: sqlite:///relative or sqlite:////absolute.
+  c.database_url = "sqlite:///" + path;
   c.sync_mode = SyncMode::kNormal;
   return c;
 }
