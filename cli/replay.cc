@@ -77,10 +77,12 @@ Status ParseReplayFlags(const std::vector<std::string>& args, ReplayFlags& flags
 void PrintText(const std::string& url, const projection::ReplayReport& r) {
   std::printf("quire replay %s\n", url.c_str());
   std::printf(
-      "documents %lld  events %lld  updates %lld  snapshots %lld  bytes %lld  elapsed %.3f s\n",
+      "documents %lld  events %lld  updates %lld  snapshots %lld  bytes %lld  elapsed %.3f s "
+      "(scan %.3f s, head check %.3f s)\n",
       static_cast<long long>(r.documents), static_cast<long long>(r.events),
       static_cast<long long>(r.updates), static_cast<long long>(r.snapshots),
-      static_cast<long long>(r.bytes), static_cast<double>(r.elapsed_ns) / 1e9);
+      static_cast<long long>(r.bytes), static_cast<double>(r.elapsed_ns) / 1e9,
+      static_cast<double>(r.scan_ns) / 1e9, static_cast<double>(r.head_check_ns) / 1e9);
   std::printf("folds checked %lld  unverifiable (pruned prefix) %lld\n",
               static_cast<long long>(r.folds_checked),
               static_cast<long long>(r.folds_unverifiable));
@@ -115,6 +117,8 @@ void PrintJson(const std::string& url, const projection::ReplayReport& r) {
                         {"folds_checked", r.folds_checked},
                         {"folds_unverifiable", r.folds_unverifiable},
                         {"elapsed_ms", static_cast<double>(r.elapsed_ns) / 1e6},
+                        {"scan_ms", static_cast<double>(r.scan_ns) / 1e6},
+                        {"head_check_ms", static_cast<double>(r.head_check_ns) / 1e6},
                         {"violation_count", r.violation_count},
                         {"violations", violations}};
   std::printf("%s\n", out.dump(2).c_str());

@@ -18,12 +18,64 @@ using eventlog::EventKind;
 
 namespace {
 
+// The op_ids of one document: an open-addressing set over one character buffer, so that
+// a million op_ids cost no million allocations.
+class OpIdIndex {
+ public:
+  static constexpr uint32_t kNone = std::numeric_limits<uint32_t>::max();
+
+  // Adds `op_id`; returns its entry and whether it was new.
+  std::pair<uint32_t, bool> Insert(std::string_view op_id) {
+    if ((entries_.size() + 1) * 2 > slots_.size()) Grow();
+    uint64_t hash = std::hash<std::string_view>{}(op_id);
+    size_t mask = slots_.size() - 1;
+    for (size_t i = hash & mask;; i = (i + 1) & mask) {
+      uint32_t slot = slots_[i];
+      if (slot == 0) {
+        entries_.push_back(Entry{hash, chars_.size(), op_id.size()});
+        chars_.append(op_id);
+        slots_[i] = static_cast<uint32_t>(entries_.size());
+        return {slots_[i] - 1, true};
+      }
+      const Entry& e = entries_[slot - 1];
+      if (e.hash == hash && Get(slot - 1) == op_id) return {slot - 1, false};
+    }
+  }
+
+  std::string_view Get(uint32_t entry) const {
+    if (entry == kNone) return {};
+    const Entry& e = entries_[entry];
+    return std::string_view(chars_).substr(e.offset, e.size);
+  }
+
+ private:
+  struct Entry {
+    uint64_t hash;
+    size_t offset;
+    size_t size;
+  };
+  void Grow() {
+    std::vector<uint32_t> slots(std::max<size_t>(16, slots_.size() * 2), 0);
+    size_t mask = slots.size() - 1;
+    for (uint32_t n = 0; n < entries_.size(); ++n) {
+      size_t i = entries_[n].hash & mask;
+      while (slots[i] != 0) i = (i + 1) & mask;
+      slots[i] = n + 1;
+    }
+    slots_.swap(slots);
+  }
+
+  std::vector<uint32_t> slots_;  // entry index + 1; 0 = empty
+  std::vector<Entry> entries_;
+  std::string chars_;
+};
+
 // One update after the latest snapshot's version: its bytes live in DocState::arena.
 struct TailRef {
   Seq seq;
   size_t offset;
   size_t size;
-  const std::string* op_id;  // points into DocState::op_ids (node-stable)
+  uint32_t op_id;  // entry in DocState::op_ids
 };
 
 struct DocState {
@@ -32,7 +84,7 @@ struct DocState {
   Seq last_seq = 0;
   int64_t missing = 0;      // seqs absent from the stream (pruned updates, or worse)
   Seq last_gap_end = 0;     // the largest absent seq so far
-  std::unordered_set<std::string> op_ids;
+  OpIdIndex op_ids;
   bool have_snapshot = false;
   Seq snapshot_seq = 0;
   Seq snapshot_version = 0;
@@ -109,14 +161,14 @@ class ReplayChecker::Impl {
                     ", not created");
     }
 
-    const std::string* op_id = nullptr;
+    uint32_t op_id = OpIdIndex::kNone;
     if (!e.op_id.empty()) {
-      auto [it, inserted] = doc->op_ids.insert(e.op_id);
+      auto [entry, inserted] = doc->op_ids.Insert(e.op_id);
       if (!inserted) {
         Violation(e.document_id, e.seq, "duplicate_op_id",
                   "op_id \"" + e.op_id + "\" was used before");
       }
-      op_id = &*it;
+      op_id = entry;
     }
 
     eventlog::Apply(doc->record, e);
@@ -124,9 +176,7 @@ class ReplayChecker::Impl {
     if (e.kind == EventKind::kUpdate) {
       report_.updates += 1;
       report_.bytes += static_cast<int64_t>(e.payload.size());
-      static const std::string kNoOpId;
-      doc->tail.push_back(TailRef{e.seq, doc->arena.size(), e.payload.size(),
-                                  op_id != nullptr ? op_id : &kNoOpId});
+      doc->tail.push_back(TailRef{e.seq, doc->arena.size(), e.payload.size(), op_id});
       doc->arena.insert(doc->arena.end(), e.payload.begin(), e.payload.end());
     } else if (e.kind == EventKind::kSnapshot) {
       report_.snapshots += 1;
@@ -147,6 +197,7 @@ class ReplayChecker::Impl {
                     " is below the previous snapshot's " + std::to_string(doc.snapshot_version));
     }
     const Codec& codec = CodecFor(doc.record.crdt);
+    std::optional<Bytes> verified;  // the fold, when it equals the snapshot
     if (codec.CanFold()) {
       Seq base_version = doc.have_snapshot ? doc.snapshot_version : 0;
       if (doc.last_gap_end > base_version) {
@@ -167,13 +218,19 @@ class ReplayChecker::Impl {
                     "snapshot (" + std::to_string(e.payload.size()) +
                         " bytes) differs from the fold of its prefix (" +
                         std::to_string(folded->size()) + " bytes)");
+        } else {
+          verified = std::move(folded).value();
         }
       }
     }
     doc.have_snapshot = true;
     doc.snapshot_seq = e.seq;
     doc.snapshot_version = e.version;
-    doc.snapshot = e.payload;
+    if (verified) {
+      doc.snapshot = std::move(*verified);
+    } else {
+      doc.snapshot = e.payload;
+    }
     doc.max_snapshot_version = std::max(doc.max_snapshot_version, e.version);
     // Keep only the updates after the new version; compact the arena.
     auto keep = std::find_if(doc.tail.begin(), doc.tail.end(),
@@ -256,7 +313,7 @@ class ReplayChecker::Impl {
             break;
           }
           const TailRef& t = doc.tail[next++];
-          if (t.seq != e.seq || *t.op_id != e.op_id ||
+          if (t.seq != e.seq || doc.op_ids.Get(t.op_id) != e.op_id ||
               !SameBytes(e.payload, ByteView(doc.arena.data() + t.offset, t.size))) {
             Violation(id, e.seq, "head_state",
                       "the loaded tail differs from the stream at seq " + std::to_string(t.seq));
@@ -334,14 +391,22 @@ Result<ReplayReport> Replay(eventlog::Backend& backend, const ReplayOptions& opt
     return Status::Ok();
   });
   if (!status.ok()) return status;
+  auto since = [](std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
+                                                                t)
+        .count();
+  };
+  int64_t scan_ns = since(start);
   auto catalog = backend.ReadCatalog();
   if (!catalog.ok()) return catalog.status();
   checker.CheckCatalog(*catalog);
+  auto head_start = std::chrono::steady_clock::now();
   QUIRE_RETURN_IF_ERROR(checker.CheckHeadState(backend));
+  int64_t head_ns = since(head_start);
   ReplayReport report = checker.Finish();
-  report.elapsed_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                          std::chrono::steady_clock::now() - start)
-                          .count();
+  report.elapsed_ns = since(start);
+  report.scan_ns = scan_ns;
+  report.head_check_ns = head_ns;
   return report;
 }
 

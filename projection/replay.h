@@ -46,6 +46,8 @@ struct ReplayReport {
   int64_t folds_checked = 0;      // snapshots compared byte for byte with a fold of the prefix
   int64_t folds_unverifiable = 0; // folding-codec snapshots whose prefix was pruned
   int64_t elapsed_ns = 0;
+  int64_t scan_ns = 0;        // of which: reading and folding every event
+  int64_t head_check_ns = 0;  // of which: loading every head state back from the backend
   std::vector<ReplayViolation> violations;  // at most ReplayOptions::max_violations
   int64_t violation_count = 0;              // all of them, also the ones not kept
 

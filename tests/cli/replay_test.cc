@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -60,6 +61,47 @@ void Exec(const std::string& path, const std::string& sql) {
   sqlite3_close(db);
   INFO(sql << ": " << message);
   REQUIRE(rc == SQLITE_OK);
+}
+
+std::vector<std::string> QueryStrings(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK);
+  std::vector<std::string> out;
+  while (sqlite3_step(stmt) == SQLITE_ROW) {
+    const unsigned char* text = sqlite3_column_text(stmt, 0);
+    out.emplace_back(text ? reinterpret_cast<const char*>(text) : "");
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return out;
+}
+
+// The tampering below speaks the schema of eventlog/SCHEMA.md: events reference their
+// document either by `document_id` (text) or by `doc` (= documents.key).
+struct EventsSchema {
+  std::string doc_column;  // in events
+  std::string doc_value;   // the expression over `documents` giving that column's value
+  std::string Where(const std::string& id) const {
+    return doc_column == "doc" ? "doc = (SELECT key FROM documents WHERE id = '" + id + "')"
+                               : "document_id = '" + id + "'";
+  }
+};
+EventsSchema Schema(const std::string& path) {
+  auto columns = QueryStrings(path, "SELECT name FROM pragma_table_info('events')");
+  bool has_doc = std::find(columns.begin(), columns.end(), "doc") != columns.end();
+  return has_doc ? EventsSchema{"doc", "key"} : EventsSchema{"document_id", "id"};
+}
+// Drops the unique indexes that would refuse the tampering.
+std::string DropEventIndexes(const std::string& path) {
+  std::string sql;
+  for (const std::string& name : QueryStrings(
+           path, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' "
+                 "AND sql IS NOT NULL")) {
+    sql += "DROP INDEX " + name + ";";
+  }
+  return sql;
 }
 
 // A log with every kind of event: folded automerge, opaque with a client snapshot, renames,
@@ -146,27 +188,35 @@ TEST_CASE("ReplayDetectsTamperingDoneDirectlyInTheSqliteFile", "[replay]") {
     CHECK(Replay({"--database-url", "sqlite:///" + copy}) == 1);
   }
   SECTION("duplicate op_id") {
+    std::filesystem::copy_file(path, copy);
+    EventsSchema schema = Schema(copy);
     auto checks = tampered(
-        "DROP INDEX events_document_op;"
-        "INSERT INTO events (document_id, seq, kind, op_id, actor_id, payload, version, "
-        "created_at) SELECT id, head_seq + 1, 5, 'am-11', 'x', x'01', 0, updated_at "
-        "FROM documents WHERE id = 'am-doc';"
+        DropEventIndexes(copy) + "INSERT INTO events (" + schema.doc_column +
+        ", seq, kind, op_id, actor_id, payload, version, created_at) SELECT " +
+        schema.doc_value +
+        ", head_seq + 1, 5, 'am-11', 'x', x'01', 0, updated_at FROM documents WHERE id = "
+        "'am-doc';"
         "UPDATE documents SET head_seq = head_seq + 1, update_count = update_count + 1, "
         "update_bytes = update_bytes + 1 WHERE id = 'am-doc';");
     CHECK(checks == std::set<std::string>{"duplicate_op_id"});
   }
   SECTION("snapshot bytes") {
-    auto checks = tampered(
-        "UPDATE events SET payload = x'00' WHERE kind = 6 AND document_id = 'am-doc' "
-        "AND seq = (SELECT MAX(seq) FROM events WHERE kind = 6 AND document_id = 'am-doc')");
+    std::filesystem::copy_file(path, copy);
+    EventsSchema schema = Schema(copy);
+    auto checks = tampered("UPDATE events SET payload = x'00' WHERE kind = 6 AND " +
+                           schema.Where("am-doc") +
+                           " AND seq = (SELECT MAX(seq) FROM events WHERE kind = 6 AND " +
+                           schema.Where("am-doc") + ")");
     CHECK(checks.count("snapshot_fold") == 1);
     CHECK(checks.count("catalog_mismatch") == 1);  // snapshot_bytes no longer matches
   }
   SECTION("seq reuse") {
-    auto checks = tampered(
-        "DROP INDEX events_document_seq;"
-        "UPDATE events SET seq = seq - 1 WHERE document_id = 'am-doc' AND seq = "
-        "(SELECT MAX(seq) FROM events WHERE document_id = 'am-doc')");
+    std::filesystem::copy_file(path, copy);
+    EventsSchema schema = Schema(copy);
+    auto checks = tampered(DropEventIndexes(copy) + "UPDATE events SET seq = seq - 1 WHERE " +
+                           schema.Where("am-doc") +
+                           " AND seq = (SELECT MAX(seq) FROM events WHERE " +
+                           schema.Where("am-doc") + ")");
     CHECK(checks.count("seq_order") == 1);
   }
 }

@@ -1,0 +1,261 @@
+// replay_bench: how long `quire replay` takes to rebuild every projection from a log of
+// 1M updates (1000 documents x 1000 updates of 64 bytes, interleaved as a busy server writes
+// them). Two scenarios: `opaque` documents without snapshots (every update is in a head-state
+// tail) and `automerge` documents folded every 200 updates (the server's default cadence;
+// every snapshot is re-folded and compared byte for byte). Target: <= 1 s per 1M updates.
+//
+//   replay_bench [--quick] [--docs N] [--updates N] [--payload BYTES] [--dir DIR] [--keep]
+//
+// Prints a table and writes benchmarks/results/replay_bench.json.
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/codec.h"
+#include "eventlog/backend.h"
+#include "projection/replay.h"
+
+namespace {
+
+using namespace quire;
+using eventlog::AppendRequest;
+using eventlog::AppendResult;
+using eventlog::Backend;
+using eventlog::EventKind;
+
+struct Scenario {
+  std::string name;
+  CrdtKind crdt;
+  int64_t snapshot_every;  // 0: no snapshots
+};
+
+struct Flags {
+  int64_t docs = 1000;
+  int64_t updates = 1000;  // per document
+  int64_t payload = 64;
+  std::string dir;
+  bool keep = false;  // keep the SQLite files (for profiling `quire replay` on them)
+};
+
+double Seconds(std::chrono::steady_clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+void Check(const Status& s, const char* what) {
+  if (!s.ok()) {
+    std::fprintf(stderr, "replay_bench: %s: %s\n", what, s.ToString().c_str());
+    std::exit(1);
+  }
+}
+
+// Writes the log straight through the backend in large batches (the write path is measured
+// by append_bench; here only the replay is timed).
+double WriteLog(const std::string& url, const Scenario& scenario, const Flags& flags,
+                int64_t* file_events) {
+  eventlog::BackendOptions options;
+  options.sync_mode = SyncMode::kNormal;
+  auto opened = eventlog::OpenBackend(url, options);
+  Check(opened.status(), "open for writing");
+  Backend& backend = **opened;
+  auto start = std::chrono::steady_clock::now();
+  std::vector<AppendRequest> batch;
+  constexpr size_t kBatch = 20'000;
+  auto flush = [&] {
+    if (batch.empty()) return;
+    std::vector<AppendResult> results(batch.size());
+    std::vector<Status> statuses(batch.size());
+    Check(backend.CommitBatch(batch, results, statuses), "commit");
+    for (const Status& s : statuses) Check(s, "append");
+    *file_events += static_cast<int64_t>(batch.size());
+    batch.clear();
+  };
+  const TimestampMs t0 = 1'700'000'000'000;
+  for (int64_t d = 0; d < flags.docs; ++d) {
+    AppendRequest e;
+    e.document_id = "doc-" + std::to_string(d);
+    e.kind = EventKind::kCreated;
+    e.title = "Document " + std::to_string(d);
+    e.crdt = scenario.crdt;
+    e.actor_id = "owner";
+    e.created_at = t0;
+    batch.push_back(std::move(e));
+  }
+  flush();
+  // Per document: the current snapshot and the unfolded updates, to fold like the compactor.
+  std::vector<Bytes> snapshot(static_cast<size_t>(flags.docs));
+  std::vector<std::vector<Bytes>> unfolded(static_cast<size_t>(flags.docs));
+  std::vector<Seq> seq(static_cast<size_t>(flags.docs), 1);
+  const Codec& codec = CodecFor(scenario.crdt);
+  for (int64_t u = 0; u < flags.updates; ++u) {
+    for (int64_t d = 0; d < flags.docs; ++d) {
+      AppendRequest e;
+      e.document_id = "doc-" + std::to_string(d);
+      e.kind = EventKind::kUpdate;
+      e.op_id = "op-" + std::to_string(u);
+      e.actor_id = "actor-" + std::to_string(d % 16);
+      e.payload.resize(static_cast<size_t>(flags.payload));
+      for (size_t i = 0; i < e.payload.size(); ++i) {
+        e.payload[i] = static_cast<uint8_t>((u * 131 + d * 7 + static_cast<int64_t>(i)) & 0xFF);
+      }
+      e.created_at = t0 + u;
+      seq[d] += 1;
+      if (scenario.snapshot_every > 0) unfolded[d].push_back(e.payload);
+      batch.push_back(std::move(e));
+      if (scenario.snapshot_every > 0 &&
+          static_cast<int64_t>(unfolded[d].size()) >= scenario.snapshot_every) {
+        std::vector<ByteView> views(unfolded[d].begin(), unfolded[d].end());
+        auto folded = codec.Fold(snapshot[d], views);
+        Check(folded.status(), "fold");
+        snapshot[d] = std::move(folded).value();
+        unfolded[d].clear();
+        AppendRequest s;
+        s.document_id = "doc-" + std::to_string(d);
+        s.kind = EventKind::kSnapshot;
+        s.version = seq[d];
+        s.payload = snapshot[d];
+        s.actor_id = "quire-compactor";
+        s.created_at = t0 + u;
+        seq[d] += 1;
+        batch.push_back(std::move(s));
+      }
+      if (batch.size() >= kBatch) flush();
+    }
+  }
+  flush();
+  return Seconds(std::chrono::steady_clock::now() - start);
+}
+
+nlohmann::json RunScenario(const Scenario& scenario, const Flags& flags) {
+  std::string path = flags.dir + "/replay-" + scenario.name + ".db";
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
+  std::string url = "sqlite:///" + path;
+  int64_t events_written = 0;
+  double write_s = WriteLog(url, scenario, flags, &events_written);
+
+  eventlog::BackendOptions options;
+  options.read_only = true;
+  nlohmann::json runs = nlohmann::json::array();
+  projection::ReplayReport last;
+  for (int run = 0; run < 3; ++run) {
+    auto opened = eventlog::OpenBackend(url, options);
+    Check(opened.status(), "open read-only");
+    auto report = projection::Replay(**opened);
+    Check(report.status(), "replay");
+    if (!report->clean()) {
+      std::fprintf(stderr, "replay_bench: the log is not clean (%lld violations): %s\n",
+                   static_cast<long long>(report->violation_count),
+                   report->violations.empty() ? "" : report->violations[0].message.c_str());
+      std::exit(1);
+    }
+    runs.push_back(static_cast<double>(report->elapsed_ns) / 1e9);
+    std::fprintf(stderr, "  %s run %d: scan %.3f s, head check %.3f s, total %.3f s\n",
+                 scenario.name.c_str(), run + 1, static_cast<double>(report->scan_ns) / 1e9,
+                 static_cast<double>(report->head_check_ns) / 1e9,
+                 static_cast<double>(report->elapsed_ns) / 1e9);
+    last = std::move(report).value();
+  }
+  double best = runs[0].get<double>();
+  for (const auto& r : runs) best = std::min(best, r.get<double>());
+  int64_t file_bytes = static_cast<int64_t>(std::filesystem::file_size(path));
+  double per_million = best / (static_cast<double>(last.updates) / 1e6);
+  std::printf("%-10s %8lld %9lld %9lld %9.1f %8.2f  %7.3f %7.3f %7.3f  %8.3f\n",
+              scenario.name.c_str(), static_cast<long long>(last.documents),
+              static_cast<long long>(last.updates), static_cast<long long>(last.snapshots),
+              static_cast<double>(last.bytes) / 1e6, static_cast<double>(file_bytes) / 1e6,
+              runs[0].get<double>(), runs[1].get<double>(), runs[2].get<double>(), per_million);
+  std::fflush(stdout);
+  if (!flags.keep) {
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
+  }
+  return {{"scenario", scenario.name},
+          {"crdt", std::string(CrdtKindName(scenario.crdt))},
+          {"snapshot_every", scenario.snapshot_every},
+          {"documents", last.documents},
+          {"events", last.events},
+          {"updates", last.updates},
+          {"snapshots", last.snapshots},
+          {"folds_checked", last.folds_checked},
+          {"payload_bytes", last.bytes},
+          {"file_bytes", file_bytes},
+          {"write_seconds", write_s},
+          {"replay_seconds", runs},
+          {"replay_best_seconds", best},
+          {"replay_seconds_per_million_updates", per_million},
+          {"target_seconds_per_million_updates", 1.0},
+          {"meets_target", per_million <= 1.0}};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags flags;
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "replay_bench: %s needs a value\n", arg.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (arg == "--quick") {
+      quick = true;
+      flags.docs = 100;
+      flags.updates = 100;
+    } else if (arg == "--docs") {
+      flags.docs = std::stoll(next());
+    } else if (arg == "--updates") {
+      flags.updates = std::stoll(next());
+    } else if (arg == "--payload") {
+      flags.payload = std::stoll(next());
+    } else if (arg == "--dir") {
+      flags.dir = next();
+    } else if (arg == "--keep") {
+      flags.keep = true;
+    } else {
+      std::fprintf(stderr,
+                   "usage: replay_bench [--quick] [--docs N] [--updates N] [--payload BYTES] "
+                   "[--dir DIR] [--keep]\n");
+      return arg == "--help" ? 0 : 2;
+    }
+  }
+  std::string made_dir;
+  if (flags.dir.empty()) {
+    char tmpl[] = "/tmp/quire-replay-bench-XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) return 1;
+    made_dir = flags.dir = tmpl;
+  }
+  std::printf("replay_bench: %lld documents x %lld updates of %lld bytes (SQLite file in %s)\n",
+              static_cast<long long>(flags.docs), static_cast<long long>(flags.updates),
+              static_cast<long long>(flags.payload), flags.dir.c_str());
+  std::printf("%-10s %8s %9s %9s %9s %8s  %7s %7s %7s  %8s\n", "scenario", "docs", "updates",
+              "snapshots", "payloadMB", "fileMB", "run1 s", "run2 s", "run3 s", "s/1M upd");
+  std::vector<Scenario> scenarios{{"opaque", CrdtKind::kOpaque, 0},
+                                  {"automerge", CrdtKind::kAutomerge, 200}};
+  nlohmann::json results = nlohmann::json::array();
+  for (const Scenario& s : scenarios) results.push_back(RunScenario(s, flags));
+  if (!made_dir.empty() && !flags.keep) std::filesystem::remove_all(made_dir);
+
+  nlohmann::json out = {{"benchmark", "replay_bench"},
+                        {"quick", quick},
+                        {"documents", flags.docs},
+                        {"updates_per_document", flags.updates},
+                        {"payload_bytes", flags.payload},
+                        {"hardware_threads", std::thread::hardware_concurrency()},
+                        {"scenarios", results}};
+  std::string dir = std::string(QUIRE_SOURCE_DIR) + "/benchmarks/results";
+  std::filesystem::create_directories(dir);
+  std::string file = dir + (quick ? "/replay_bench_quick.json" : "/replay_bench.json");
+  std::ofstream(file) << out.dump(2) << "\n";
+  std::printf("wrote %s\n", file.c_str());
+  return 0;
+}
