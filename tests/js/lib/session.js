@@ -97,7 +97,15 @@ function runSession (seed, { clients = 3, ops = 300 } = {}) {
     const r = rnd()
     if (r < 0.28 || str.length === 0) {
       const attrs = pick([undefined, undefined, { bold: true }, { italic: true, color: '#c00' }])
-      t.insert(safeIndex(str, int(str.length + 1)), randStr(), attrs)
+      const idx = safeIndex(str, int(str.length + 1))
+      if (rnd() < 0.3) {
+        // typing: one transaction per character; the doc joins them into one item, so later
+        // full-state updates overlap several of these updates
+        let at = idx
+        for (const ch of randStr() + randStr()) { t.insert(at, ch, attrs); at += ch.length }
+      } else {
+        t.insert(idx, randStr(), attrs)
+      }
     } else if (r < 0.40) {
       const [idx, len] = safeRange(str, int(str.length), 1 + int(6))
       t.delete(idx, len)
