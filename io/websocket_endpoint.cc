@@ -34,8 +34,13 @@ constexpr uint16_t kCloseGoingAway = 1001;
 constexpr uint16_t kCloseInternalError = 1011;
 constexpr uint16_t kCloseTryAgainLater = 1013;
 
-// A sender with this many appends in flight stops being read until half of them completed.
+// A sender with this many appends (or a quarter of the send-queue bound in bytes) in flight
+// stops being read until half of them completed. This also bounds the burst of relays one
+// sender's group commit can put in every peer's queue at once.
 constexpr int kMaxInflightAppends = 64;
+// A peer whose queue stays above the bound this long is closed with 1013; one that reaches
+// twice the bound is closed at once, so a connection never holds more than that.
+constexpr uint64_t kSlowConsumerGraceMs = 2000;
 // Presence is published at most once per this interval per member (20 messages/s).
 constexpr uint64_t kPresenceIntervalMs = 50;
 // After we close, the peer has this long to take what is queued before the socket is aborted.
@@ -227,7 +232,8 @@ class Connection final : public std::enable_shared_from_this<Connection>,
         ping_timer_(core_->loop, &Connection::OnPingTimer, this),
         idle_timer_(core_->loop, &Connection::OnIdleTimer, this),
         presence_timer_(core_->loop, &Connection::OnPresenceTimer, this),
-        close_timer_(core_->loop, &Connection::OnCloseTimer, this) {
+        close_timer_(core_->loop, &Connection::OnCloseTimer, this),
+        slow_timer_(core_->loop, &Connection::OnSlowTimer, this) {
     presence_.user_id = params_.user_id;
     presence_.display_name = params_.display_name;
     presence_.color = ws::DefaultColor(params_.user_id);
@@ -288,7 +294,11 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     }
   }
 
-  void OnDrained() { initial_allowance_ = 0; }
+  void OnDrained() {
+    initial_allowance_ = 0;
+    over_bound_ = false;
+    slow_timer_.Stop();
+  }
 
   void OnShutdown() { BeginClose(kCloseGoingAway, "server shutting down"); }
 
@@ -299,6 +309,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     idle_timer_.Stop();
     presence_timer_.Stop();
     close_timer_.Stop();
+    slow_timer_.Stop();
     LeaveRoom();
     QUIRE_LOG(core_->logger, kInfo, "ws_closed")
         .Str("docId", params_.document_id)
@@ -362,15 +373,12 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     if (phase_ == Phase::kJoining) {
       held_bytes_ += frame->size();
       pending_relays_.push_back({seq, frame});
-      if (held_bytes_ > Bound()) SlowConsumer();
+      if (held_bytes_ > HardCap()) SlowConsumer();
       return;
     }
     if (phase_ != Phase::kOpen || seq <= last_sent_seq_) return;
     last_sent_seq_ = seq;
-    if (!HasRoomFor(frame->size())) {
-      SlowConsumer();
-      return;
-    }
+    if (!Admit(frame->size())) return;
     Emit(*frame);
   }
 
@@ -386,9 +394,11 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   }
 
   // Completion of an update this connection submitted (the connection may be closing).
-  void AppendSettled() {
+  void AppendSettled(size_t bytes) {
     --inflight_;
-    if (paused_ && inflight_ <= kMaxInflightAppends / 2 && phase_ < Phase::kClosing) {
+    inflight_bytes_ -= bytes;
+    if (paused_ && inflight_ <= kMaxInflightAppends / 2 &&
+        inflight_bytes_ <= MaxInflightBytes() / 2 && phase_ < Phase::kClosing) {
       paused_ = false;
       transport_.ResumeReading();
     }
@@ -400,14 +410,11 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     if (phase_ == Phase::kJoining) {
       held_bytes_ += text.size();
       held_.push_back(std::move(text));
-      if (held_bytes_ > Bound()) SlowConsumer();
+      if (held_bytes_ > HardCap()) SlowConsumer();
       return;
     }
     if (phase_ != Phase::kOpen) return;
-    if (!HasRoomFor(text.size())) {
-      SlowConsumer();
-      return;
-    }
+    if (!Admit(text.size())) return;
     Emit(text);
   }
 
@@ -428,17 +435,31 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   size_t Bound() const {
     return static_cast<size_t>(core_->config.send_queue_bytes) + initial_allowance_;
   }
+  size_t HardCap() const { return 2 * Bound(); }
   size_t SoftMark() const { return static_cast<size_t>(core_->config.send_queue_bytes) / 2; }
+  size_t MaxInflightBytes() const {
+    return std::max<size_t>(static_cast<size_t>(core_->config.send_queue_bytes) / 4, 1);
+  }
 
-  // Whether `n` more bytes fit under the bound. A message always fits an empty queue, so a
-  // single large message cannot lock a reader out.
-  bool HasRoomFor(size_t n) {
+  // Decides whether a message of `n` bytes that must not be dropped may be queued. A message
+  // always fits an empty queue, so one large message cannot lock a reader out. Above the
+  // bound the peer gets kSlowConsumerGraceMs to drain below it; at twice the bound, or when
+  // the grace ran out, it is closed with 1013 and false is returned.
+  bool Admit(size_t n) {
     size_t queued = session_.queued_bytes();
     if (queued == 0) {
       initial_allowance_ = 0;
       return true;
     }
-    return queued + n <= Bound();
+    if (queued + n > HardCap()) {
+      SlowConsumer();
+      return false;
+    }
+    if (queued + n > Bound() && !over_bound_) {
+      over_bound_ = true;
+      slow_timer_.Start(kSlowConsumerGraceMs);
+    }
+    return true;
   }
 
   void Emit(std::string_view text) {
@@ -542,14 +563,16 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     uint64_t received_ns = uv_hrtime();
     ActorId actor = m.actor_id.empty() ? params_.user_id : m.actor_id;
     ++room_->pending_appends;
-    if (++inflight_ >= kMaxInflightAppends && !paused_) {
+    size_t bytes = m.delta.size();
+    inflight_bytes_ += bytes;
+    if ((++inflight_ >= kMaxInflightAppends || inflight_bytes_ >= MaxInflightBytes()) && !paused_) {
       paused_ = true;
       transport_.PauseReading();
     }
     core_->docs.AppendUpdate(
         params_.document_id, m.op_id, actor, std::move(m.delta),
         [core = core_, room = room_, weak = weak_from_this(), op_id = m.op_id, actor,
-         delta_b64 = std::move(m.delta_b64), received_ns,
+         delta_b64 = std::move(m.delta_b64), received_ns, bytes,
          user_id = params_.user_id](Result<eventlog::AppendResult> result) {
           --room->pending_appends;
           auto sender = weak.lock();
@@ -592,7 +615,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
             if (sender)
               sender->SendDirect(ws::ErrorMessage(code, result.status().message(), op_id));
           }
-          if (sender) sender->AppendSettled();
+          if (sender) sender->AppendSettled(bytes);
           core->MaybeReleaseRoom(room);
         });
   }
@@ -657,6 +680,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     ping_timer_.Stop();
     idle_timer_.Stop();
     presence_timer_.Stop();
+    slow_timer_.Stop();
     LeaveRoom();
     close_stage_ = 0;
     close_timer_.Start(0);
@@ -693,6 +717,16 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     c->idle_timer_.Start(c->IdleMs() - silent);
   }
 
+  static void OnSlowTimer(void* arg) {
+    auto* c = static_cast<Connection*>(arg);
+    if (c->phase_ >= Phase::kClosing) return;
+    if (c->session_.queued_bytes() > c->Bound()) {
+      c->SlowConsumer();
+    } else {
+      c->over_bound_ = false;
+    }
+  }
+
   static void OnPresenceTimer(void* arg) {
     auto* c = static_cast<Connection*>(arg);
     if (c->phase_ >= Phase::kClosing) return;
@@ -726,6 +760,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   UvTimer idle_timer_;
   UvTimer presence_timer_;
   UvTimer close_timer_;
+  UvTimer slow_timer_;
 
   Phase phase_ = Phase::kJoining;
   std::shared_ptr<Room> room_;  // set while a member
@@ -740,7 +775,9 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   size_t held_bytes_ = 0;
   size_t initial_allowance_ = 0;  // bytes of the initial state still counted against the bound
 
+  bool over_bound_ = false;  // above the bound; slow_timer_ runs
   int inflight_ = 0;
+  size_t inflight_bytes_ = 0;
   bool paused_ = false;
   uint64_t reported_out_ = 0;
 };

@@ -100,6 +100,35 @@ struct WsClientCallbacks {
     return 0;
   }
 
+  // Close frames are taken at the frame level: wslay 1.1 refuses close codes registered after
+  // RFC 6455 (1012-1014, e.g. 1013 "try again later") as protocol errors before any message
+  // callback, and the tests must see them.
+  static void OnFrameStart(wslay_event_context_ptr, const wslay_event_on_frame_recv_start_arg* arg,
+                           void* user_data) noexcept {
+    auto* c = static_cast<WsClient*>(user_data);
+    c->frame_opcode_ = arg->opcode;
+    c->frame_payload_.clear();
+  }
+  static void OnFrameChunk(wslay_event_context_ptr, const wslay_event_on_frame_recv_chunk_arg* arg,
+                           void* user_data) noexcept {
+    auto* c = static_cast<WsClient*>(user_data);
+    if (c->frame_opcode_ == WSLAY_CONNECTION_CLOSE) {
+      c->frame_payload_.append(reinterpret_cast<const char*>(arg->data), arg->data_length);
+    }
+  }
+  static void OnFrameEnd(wslay_event_context_ptr, void* user_data) noexcept {
+    auto* c = static_cast<WsClient*>(user_data);
+    if (c->frame_opcode_ != WSLAY_CONNECTION_CLOSE) return;
+    WsMessage m;
+    m.kind = WsMessage::Kind::kClose;
+    if (c->frame_payload_.size() >= 2) {
+      m.close_code = static_cast<uint16_t>((static_cast<uint8_t>(c->frame_payload_[0]) << 8) |
+                                           static_cast<uint8_t>(c->frame_payload_[1]));
+      m.data = c->frame_payload_.substr(2);
+    }
+    c->inbox_.push_back(std::move(m));
+  }
+
   static void OnMessage(wslay_event_context_ptr, const wslay_event_on_msg_recv_arg* arg,
                         void* user_data) noexcept {
     auto* c = static_cast<WsClient*>(user_data);
@@ -111,19 +140,11 @@ struct WsClientCallbacks {
       case WSLAY_BINARY_FRAME:
         m.kind = WsMessage::Kind::kBinary;
         break;
-      case WSLAY_CONNECTION_CLOSE:
-        m.kind = WsMessage::Kind::kClose;
-        m.close_code = arg->status_code;
-        break;
       default:
-        return;  // ping (answered by wslay) and pong
+        return;  // ping (answered by wslay), pong, close (see OnFrameEnd)
     }
     const char* p = reinterpret_cast<const char*>(arg->msg);
-    if (m.kind == WsMessage::Kind::kClose && arg->msg_length >= 2) {
-      m.data.assign(p + 2, arg->msg_length - 2);
-    } else if (m.kind != WsMessage::Kind::kClose) {
-      m.data.assign(p, arg->msg_length);
-    }
+    m.data.assign(p, arg->msg_length);
     c->inbox_.push_back(std::move(m));
   }
 };
@@ -228,6 +249,9 @@ Result<std::unique_ptr<WsClient>> WsClient::Connect(int port, std::string_view t
   callbacks.send_callback = &WsClientCallbacks::Send;
   callbacks.genmask_callback = &WsClientCallbacks::GenMask;
   callbacks.on_msg_recv_callback = &WsClientCallbacks::OnMessage;
+  callbacks.on_frame_recv_start_callback = &WsClientCallbacks::OnFrameStart;
+  callbacks.on_frame_recv_chunk_callback = &WsClientCallbacks::OnFrameChunk;
+  callbacks.on_frame_recv_end_callback = &WsClientCallbacks::OnFrameEnd;
   if (wslay_event_context_client_init(&c->ctx_, &callbacks, c.get()) != 0) {
     return Status::Internal("wslay_event_context_client_init failed");
   }
@@ -286,6 +310,16 @@ Status WsClient::ReadSome(int timeout_ms) {
     int r = ::poll(&p, 1, timeout_ms);
     if (r == 0) return Timeout("read");
     if (r < 0) return errno == EINTR ? Status::Ok() : Errno("poll");
+  }
+  if (wslay_event_get_read_enabled(ctx_) == 0) {
+    // wslay reads nothing after a close frame or a protocol error; drain to see the EOF.
+    char buf[16384];
+    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n > 0) bytes_received_ += static_cast<uint64_t>(n);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+      eof_ = true;
+    }
+    return Status::Ok();
   }
   int rv = wslay_event_recv(ctx_);
   // Answer pings and close frames at once; a failure to write here shows up on the next read.
@@ -368,9 +402,6 @@ Result<uint16_t> WsClient::Close(uint16_t code, int timeout_ms) {
     wslay_event_queue_close(ctx_, code, nullptr, 0);
     Status s = Flush(timeout_ms);
     if (!s.ok() && !eof_) return s;
-  }
-  if (wslay_event_get_close_received(ctx_)) {
-    return wslay_event_get_status_code_received(ctx_);
   }
   return WaitClosed(timeout_ms);
 }

@@ -95,6 +95,8 @@ class WsClient {
   std::deque<WsMessage> inbox_;
   bool eof_ = false;
   uint64_t bytes_received_ = 0;
+  uint8_t frame_opcode_ = 0;   // of the frame being received
+  std::string frame_payload_;  // of the close frame being received
 };
 
 }  // namespace quire::test

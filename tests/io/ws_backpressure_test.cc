@@ -1,0 +1,112 @@
+// Backpressure and storage failure on /ws/documents/{id}, end to end.
+#include <catch2/catch.hpp>
+
+#include <thread>
+
+#include "tests/support/ws_harness.h"
+
+namespace quire::test {
+namespace {
+
+using nlohmann::json;
+
+TEST_CASE("SlowReaderIsClosedWith1013AndOthersKeepUpWithoutUnboundedQueues") {
+  constexpr int64_t kQueueBound = 256 << 10;
+  WsHarness h(StorageMode::kMemory, [](Config& c) { c.send_queue_bytes = kQueueBound; });
+  std::string doc = h.CreateDocument();
+  auto writer = h.JoinWithState(doc, "writer");
+  auto reader = h.JoinWithState(doc, "reader");
+  // A tiny SO_RCVBUF would make Linux stall the transfer on persist-timer backoff once the
+  // reader does read; the default buffer is fine because this reader does not read at all.
+  auto slow_or = h.Join(doc, "slow");
+  REQUIRE(slow_or.ok());
+  auto slow = std::move(slow_or).value();
+
+  constexpr int kUpdates = 256;
+  const std::string payload(64 << 10, 'p');
+  // The healthy reader reads on its own thread as fast as it can.
+  uint64_t relayed_bytes = 0;
+  int seen = 0;
+  std::thread reading([&] {
+    while (seen < kUpdates) {
+      auto m = reader->NextOfType("remote_update", 10000);
+      if (!m.ok()) return;
+      relayed_bytes += m->dump().size();
+      ++seen;
+    }
+  });
+  for (int i = 0; i < kUpdates; ++i) {
+    REQUIRE(writer->SendJson(UpdateMessage("op-" + std::to_string(i), payload)).ok());
+  }
+  int acks = 0;
+  while (acks < kUpdates) {
+    auto ack = writer->NextOfType("ack", 10000);
+    REQUIRE(ack.ok());
+    ++acks;
+  }
+  reading.join();
+  CHECK(seen == kUpdates);
+  CHECK(h.Metric("quire_slow_consumer_closes_total") == 1);
+
+  // The slow reader finally reads: what was queued for it, then the close frame 1013. It got
+  // far less than everything: the server stopped queueing at the bound.
+  auto code = slow->WaitClosed(10000);
+  INFO(code.status().ToString() << " after " << slow->bytes_received() << " bytes");
+  REQUIRE(code.ok());
+  CHECK(*code == 1013);
+  INFO("slow reader received " << slow->bytes_received() << " of " << relayed_bytes);
+  CHECK(slow->bytes_received() < relayed_bytes / 2);
+  // It can reconnect and catch up with sinceSeq (here: from the start).
+  auto again = h.Join(doc, "slow", 0);
+  REQUIRE(again.ok());
+  int caught_up = 0;
+  while (caught_up < kUpdates) {
+    auto m = (*again)->NextOfType("remote_update", 10000);
+    REQUIRE(m.ok());
+    ++caught_up;
+  }
+}
+
+TEST_CASE("StorageFailureAnswersStorageUnavailableAndRelaysNothing") {
+  TestServerOptions options;
+  options.fault_injection = true;
+  WsHarness h(StorageMode::kMemory, {}, options);
+  std::string doc = h.CreateDocument();
+  auto a = h.JoinWithState(doc, "alice");
+  auto b = h.JoinWithState(doc, "bob");
+  REQUIRE(a->SendJson(UpdateMessage("ok-1", "fine")).ok());
+  auto ack = a->NextOfType("ack");
+  REQUIRE(ack.ok());
+  REQUIRE(b->NextOfType("remote_update").ok());
+
+  REQUIRE(h.server().faults() != nullptr);
+  h.server().faults()->FailAllCommits(true);
+  REQUIRE(a->SendJson(UpdateMessage("doomed", "lost")).ok());
+  auto err = a->NextOfType("error");
+  REQUIRE(err.ok());
+  CHECK((*err)["code"] == "STORAGE_UNAVAILABLE");
+  CHECK((*err)["opId"] == "doomed");
+  for (;;) {
+    auto m = b->NextJson(200);
+    if (!m.ok()) break;
+    CHECK((*m)["type"] != "remote_update");
+  }
+  CHECK(h.Metric("quire_storage_errors_total") >= 1);
+
+  // Reads keep working: a newcomer gets the committed state and nothing of the failed update.
+  json state;
+  auto c = h.JoinWithState(doc, "carol", &state);
+  CHECK(state["headSeq"] == (*ack)["seq"]);
+  auto tail = c->NextOfType("remote_update");
+  REQUIRE(tail.ok());
+  CHECK((*tail)["opId"] == "ok-1");
+  for (;;) {
+    auto m = c->NextJson(150);
+    if (!m.ok()) break;
+    CHECK((*m)["type"] != "remote_update");
+  }
+  h.server().faults()->FailAllCommits(false);
+}
+
+}  // namespace
+}  // namespace quire::test
