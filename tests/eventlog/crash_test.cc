@@ -91,7 +91,7 @@ TEST_CASE("AcknowledgedAppendsSurviveSigkillAtRandomMoments", "[sqlite][crash]")
   const auto seed = std::random_device{}();
   INFO("seed " << seed);
   std::mt19937 rng(seed);
-  std::uniform_int_distribution<int> delay_ms(1, 60);
+  std::uniform_int_distribution<int> delay_ms(0, 40);
   std::map<std::pair<DocumentId, OpId>, Ack> acked;
   int64_t total_acks = 0;
   int runs_with_acks = 0;
@@ -119,6 +119,16 @@ TEST_CASE("AcknowledgedAppendsSurviveSigkillAtRandomMoments", "[sqlite][crash]")
       buffer.append(chunk, static_cast<size_t>(n));
       return true;
     };
+    // Most kills land while appends flow: after the first acknowledgement (bounded wait),
+    // plus a random delay. Every fourth run is killed at a random moment from the fork, which
+    // may fall in the open, the migration or the first commit.
+    if (run % 4 != 3) {
+      const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      while (buffer.find('\n') == std::string::npos &&
+             std::chrono::steady_clock::now() < give_up) {
+        read_some(50);
+      }
+    }
     const auto kill_at =
         std::chrono::steady_clock::now() + std::chrono::milliseconds(delay_ms(rng));
     for (;;) {
@@ -157,11 +167,13 @@ TEST_CASE("AcknowledgedAppendsSurviveSigkillAtRandomMoments", "[sqlite][crash]")
       auto events = (*backend)->ReadEvents(DocFor(d), 0, SIZE_MAX);
       REQUIRE(events.ok());
       Seq prev = 0;
+      int gaps = 0;
       for (const Event& e : *events) {
-        CHECK(e.seq == prev + 1);  // nothing was pruned: no gaps either
+        if (e.seq != prev + 1) ++gaps;  // nothing was pruned: seqs are 1, 2, 3, ...
         prev = e.seq;
         if (!e.op_id.empty()) stored.emplace(std::make_pair(e.document_id, e.op_id), e.seq);
       }
+      CHECK(gaps == 0);
     }
     int missing = 0;
     for (const auto& [key, ack] : acked) {
