@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstring>
 #include <limits>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -18,28 +19,19 @@ using eventlog::EventKind;
 
 namespace {
 
-// The op_ids of one document: an open-addressing set over one character buffer, so that
-// a million op_ids cost no million allocations.
-class OpIdIndex {
+// The op_ids of one document, appended in seq order into one character buffer (no
+// allocation per op_id, no random access while scanning). Duplicates are found once, at the
+// end, by sorting hashes: a hash table probed per event costs a cache miss per event when a
+// thousand documents interleave.
+class OpIdLog {
  public:
   static constexpr uint32_t kNone = std::numeric_limits<uint32_t>::max();
 
-  // Adds `op_id`; returns its entry and whether it was new.
-  std::pair<uint32_t, bool> Insert(std::string_view op_id) {
-    if ((entries_.size() + 1) * 2 > slots_.size()) Grow();
-    uint64_t hash = std::hash<std::string_view>{}(op_id);
-    size_t mask = slots_.size() - 1;
-    for (size_t i = hash & mask;; i = (i + 1) & mask) {
-      uint32_t slot = slots_[i];
-      if (slot == 0) {
-        entries_.push_back(Entry{hash, chars_.size(), op_id.size()});
-        chars_.append(op_id);
-        slots_[i] = static_cast<uint32_t>(entries_.size());
-        return {slots_[i] - 1, true};
-      }
-      const Entry& e = entries_[slot - 1];
-      if (e.hash == hash && Get(slot - 1) == op_id) return {slot - 1, false};
-    }
+  uint32_t Append(std::string_view op_id, Seq seq) {
+    entries_.push_back(Entry{std::hash<std::string_view>{}(op_id), chars_.size(),
+                             op_id.size(), seq});
+    chars_.append(op_id);
+    return static_cast<uint32_t>(entries_.size() - 1);
   }
 
   std::string_view Get(uint32_t entry) const {
@@ -48,24 +40,41 @@ class OpIdIndex {
     return std::string_view(chars_).substr(e.offset, e.size);
   }
 
+  // Every later use of an op_id: (seq of the repeat, seq of the first use, op_id).
+  std::vector<std::tuple<Seq, Seq, std::string>> Duplicates() const {
+    std::vector<uint32_t> order(entries_.size());
+    for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+      if (entries_[a].hash != entries_[b].hash) return entries_[a].hash < entries_[b].hash;
+      return a < b;
+    });
+    std::vector<std::tuple<Seq, Seq, std::string>> out;
+    for (size_t i = 0; i < order.size();) {
+      size_t j = i + 1;
+      while (j < order.size() && entries_[order[j]].hash == entries_[order[i]].hash) ++j;
+      // [i, j) share a hash; compare the strings (in seq order, first use first).
+      for (size_t a = i; a < j; ++a) {
+        for (size_t b = i; b < a; ++b) {
+          if (Get(order[a]) == Get(order[b])) {
+            out.emplace_back(entries_[order[a]].seq, entries_[order[b]].seq,
+                             std::string(Get(order[a])));
+            break;
+          }
+        }
+      }
+      i = j;
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
  private:
   struct Entry {
     uint64_t hash;
     size_t offset;
     size_t size;
+    Seq seq;
   };
-  void Grow() {
-    std::vector<uint32_t> slots(std::max<size_t>(16, slots_.size() * 2), 0);
-    size_t mask = slots.size() - 1;
-    for (uint32_t n = 0; n < entries_.size(); ++n) {
-      size_t i = entries_[n].hash & mask;
-      while (slots[i] != 0) i = (i + 1) & mask;
-      slots[i] = n + 1;
-    }
-    slots_.swap(slots);
-  }
-
-  std::vector<uint32_t> slots_;  // entry index + 1; 0 = empty
   std::vector<Entry> entries_;
   std::string chars_;
 };
@@ -84,7 +93,7 @@ struct DocState {
   Seq last_seq = 0;
   int64_t missing = 0;      // seqs absent from the stream (pruned updates, or worse)
   Seq last_gap_end = 0;     // the largest absent seq so far
-  OpIdIndex op_ids;
+  OpIdLog op_ids;
   bool have_snapshot = false;
   Seq snapshot_seq = 0;
   Seq snapshot_version = 0;
@@ -161,15 +170,8 @@ class ReplayChecker::Impl {
                     ", not created");
     }
 
-    uint32_t op_id = OpIdIndex::kNone;
-    if (!e.op_id.empty()) {
-      auto [entry, inserted] = doc->op_ids.Insert(e.op_id);
-      if (!inserted) {
-        Violation(e.document_id, e.seq, "duplicate_op_id",
-                  "op_id \"" + e.op_id + "\" was used before");
-      }
-      op_id = entry;
-    }
+    uint32_t op_id = OpIdLog::kNone;
+    if (!e.op_id.empty()) op_id = doc->op_ids.Append(e.op_id, e.seq);
 
     eventlog::Apply(doc->record, e);
 
@@ -334,6 +336,10 @@ class ReplayChecker::Impl {
 
   ReplayReport Finish() {
     for (const auto& [id, doc] : docs_) {
+      for (const auto& [seq, first_seq, op_id] : doc.op_ids.Duplicates()) {
+        Violation(id, seq, "duplicate_op_id",
+                  "op_id \"" + op_id + "\" was used before, at seq " + std::to_string(first_seq));
+      }
       // Retention may only remove updates that a snapshot covers.
       if (doc.missing > 0 && doc.last_gap_end > doc.max_snapshot_version) {
         Violation(id, doc.last_gap_end, "pruned_uncovered",
