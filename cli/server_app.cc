@@ -203,7 +203,10 @@ void ServerApp::Impl::CollectMetrics() {
   snapshots.Inc(s.snapshots_taken - reported_snapshots_);
   reported_snapshots_ = s.snapshots_taken;
   eventlog::AsyncLog::Stats ls = log_->stats();
-  auto& errors = metrics_.counter("quire_storage_errors_total", "Failed commits (batches)");
+  // Batches, not appends: the WebSocket endpoint counts failed appends in
+  // quire_storage_errors_total.
+  auto& errors = metrics_.counter("quire_storage_failed_commits_total",
+                                  "Commit batches that failed in storage");
   errors.Inc(ls.failed_batches - reported_storage_errors_);
   reported_storage_errors_ = ls.failed_batches;
   metrics_.gauge("quire_storage_writable", "1 when the log accepts writes")

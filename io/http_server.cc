@@ -17,6 +17,9 @@ namespace {
 // Bytes a connection buffers ahead of the request being answered (pipelining) before it stops
 // reading from the socket.
 constexpr size_t kMaxPipelineBuffer = 256 << 10;
+// Answers queued (not yet taken by the kernel) above which a connection stops parsing further
+// pipelined requests until the client reads: a client that never reads cannot grow memory.
+constexpr size_t kMaxQueuedAnswers = 1 << 20;
 constexpr size_t kReadChunk = 64 << 10;
 // Linger while the server shuts down: short, the process is about to exit.
 constexpr int64_t kShutdownLingerMs = 200;
@@ -66,6 +69,8 @@ class HttpServer::Impl {
   void OnNewConnection(int status);
   void Remove(Connection* c);
   void MaybeFinishShutdown();
+  // Closes the listening socket if it is open; MaybeFinishShutdown() runs once it is closed.
+  void CloseListener();
   void CountResponse(int status);
 
   uv_loop_s* loop_;
@@ -77,9 +82,9 @@ class HttpServer::Impl {
   std::unique_ptr<UpgradeHandler> upgrade_handler_;
   llhttp_settings_t settings_{};
 
+  enum class ListenerState { kNone, kOpen, kClosing, kClosed };
   uv_tcp_t listener_{};
-  bool listening_ = false;
-  bool listener_closed_ = true;
+  ListenerState listener_state_ = ListenerState::kNone;
   int port_ = 0;
   bool shutting_down_ = false;
   std::function<void()> shutdown_done_;
@@ -180,6 +185,8 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
     if (close_requested_) return;  // flushes, then lingers briefly (shutting_down_)
     if (awaiting_response_) {
       close_after_response_ = true;  // answered with Connection: close
+    } else if (queued_bytes_ > 0) {
+      Close();  // answers still being written: flush them first
     } else {
       CloseNow();  // idle keep-alive or a partial request: nothing owed
     }
@@ -276,14 +283,16 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
   void OnRead(ssize_t nread, const uv_buf_t* buf) {
     if (closed_) return;
     if (nread < 0) {
-      if (stream_ != nullptr || lingering_ || !awaiting_response_) {
-        CloseNow();
-      } else {
-        // Half-closed by the client with a request in progress: answer it, then close.
+      if (nread == UV_EOF && stream_ == nullptr && !lingering_ &&
+          (awaiting_response_ || queued_bytes_ > 0)) {
+        // Half-closed by the client with an answer owed or still queued: finish it, then close.
         peer_eof_ = true;
-        close_after_response_ = true;
+        if (awaiting_response_) close_after_response_ = true;
+        else Close();
         UpdateReading();
+        return;
       }
+      CloseNow();
       return;
     }
     if (nread == 0) return;
@@ -309,6 +318,14 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
     if (status < 0) {
       CloseNow();
       return;
+    }
+    if (closed_) return;
+    if (stream_ == nullptr && !close_requested_ && queued_bytes_ < kMaxQueuedAnswers &&
+        queued_bytes_ + size >= kMaxQueuedAnswers) {
+      // Fell below the mark: parse what the client pipelined meanwhile.
+      std::shared_ptr<Connection> keep = shared_from_this();
+      Proceed();
+      UpdateReading();
     }
     if (queued_bytes_ != 0 || closed_) return;
     if (close_requested_) {
@@ -432,7 +449,8 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
     } else if (stream_ != nullptr) {
       want = !user_paused_;
     } else {
-      want = !user_paused_ && in_.size() - in_off_ < kMaxPipelineBuffer;
+      want = !user_paused_ && in_.size() - in_off_ < kMaxPipelineBuffer &&
+             queued_bytes_ < kMaxQueuedAnswers;
     }
     if (want) StartReading();
     else StopReading();
@@ -461,7 +479,7 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
   void Proceed() {
     in_proceed_ = true;
     while (!closed_ && !close_requested_ && stream_ == nullptr && !awaiting_response_ &&
-           in_off_ < in_.size()) {
+           in_off_ < in_.size() && queued_bytes_ < kMaxQueuedAnswers) {
       const char* p = in_.data() + in_off_;
       size_t avail = in_.size() - in_off_;
       llhttp_errno_t err = llhttp_execute(&parser_, p, avail);
@@ -640,7 +658,7 @@ void HttpServer::Impl::CountResponse(int status) {
 }
 
 Status HttpServer::Impl::Listen(const std::string& host, int port) {
-  if (listening_) return Status::FailedPrecondition("already listening");
+  if (listener_state_ != ListenerState::kNone) return Status::FailedPrecondition("already listening");
   sockaddr_storage addr{};
   int rc;
   if (host.find(':') != std::string::npos) {
@@ -651,12 +669,9 @@ Status HttpServer::Impl::Listen(const std::string& host, int port) {
   if (rc != 0) return Status::InvalidArgument("invalid listen address '" + host + "'");
   rc = uv_tcp_init(loop_, &listener_);
   if (rc != 0) return UvStatus("uv_tcp_init", rc);
-  listening_ = true;
-  listener_closed_ = false;
+  listener_state_ = ListenerState::kOpen;
   auto fail = [this](const char* what, int code) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&listener_), [](uv_handle_t* h) noexcept {
-      static_cast<Impl*>(h->data)->listener_closed_ = true;
-    });
+    CloseListener();
     return UvStatus(what, code);
   };
   rc = uv_tcp_bind(&listener_, reinterpret_cast<const sockaddr*>(&addr), 0);
@@ -703,18 +718,12 @@ void HttpServer::Impl::Shutdown(std::function<void()> done) {
   if (shutting_down_) return;
   shutting_down_ = true;
   shutdown_done_ = std::move(done);
-  if (listening_ && !listener_closed_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&listener_), [](uv_handle_t* h) noexcept {
-      auto* self = static_cast<Impl*>(h->data);
-      self->listener_closed_ = true;
-      self->MaybeFinishShutdown();
-    });
-  }
+  CloseListener();
   std::vector<std::shared_ptr<Connection>> all;
   all.reserve(connections_.size());
   for (auto& [ptr, c] : connections_) all.push_back(c);
   for (auto& c : all) c->OnServerShutdown();
-  if (listener_closed_ && connections_.empty()) {
+  if (listener_state_ != ListenerState::kClosing && connections_.empty()) {
     // Nothing to wait for: still report asynchronously, through a zero timer.
     auto* t = new uv_timer_t;
     uv_timer_init(loop_, t);
@@ -729,8 +738,21 @@ void HttpServer::Impl::Shutdown(std::function<void()> done) {
   }
 }
 
+void HttpServer::Impl::CloseListener() {
+  if (listener_state_ != ListenerState::kOpen) return;
+  listener_state_ = ListenerState::kClosing;
+  uv_close(reinterpret_cast<uv_handle_t*>(&listener_), [](uv_handle_t* h) noexcept {
+    auto* self = static_cast<Impl*>(h->data);
+    self->listener_state_ = ListenerState::kClosed;
+    self->MaybeFinishShutdown();
+  });
+}
+
 void HttpServer::Impl::MaybeFinishShutdown() {
-  if (!shutting_down_ || shutdown_reported_ || !listener_closed_ || !connections_.empty()) return;
+  if (!shutting_down_ || shutdown_reported_ || listener_state_ == ListenerState::kOpen ||
+      listener_state_ == ListenerState::kClosing || !connections_.empty()) {
+    return;
+  }
   shutdown_reported_ = true;
   if (shutdown_done_) {
     auto done = std::move(shutdown_done_);

@@ -54,7 +54,7 @@ class HttpServer {
   // `loop`, `metrics` and `logger` must outlive the server. `metrics` may be null.
   HttpServer(uv_loop_s* loop, HttpServerOptions options, HttpHandler handler, Metrics* metrics,
              const Logger& logger);
-  // Requires Shutdown() to have completed (or Listen() never to have been called).
+  // Requires Shutdown() to have completed if Listen() was called (even when it failed).
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

@@ -299,7 +299,7 @@ TEST_CASE("OperationsEndpointsAnswer", "[rest][ops]") {
   for (const char* name : {"quire_http_connections ", "quire_http_requests_total ", "quire_http_responses_2xx_total ",
                            "quire_open_documents ", "quire_commit_batch_size_bucket{le=\"1\"} ",
                            "quire_commit_latency_seconds_count ", "quire_snapshots_taken_total ",
-                           "quire_storage_errors_total 0", "quire_documents 1"}) {
+                           "quire_storage_failed_commits_total 0", "quire_documents 1"}) {
     INFO(name);
     CHECK(m.find(name) != std::string::npos);
   }
@@ -326,7 +326,7 @@ TEST_CASE("ReadyzIs503AndWritesFailWhileStorageIsFailing", "[rest][ops][faults]"
   CHECK(env.Call("GET", "/api/v1/documents/" + id).status == 200);
   CHECK(env.Call("GET", "/healthz").status == 200);
   HttpResult metrics = env.Call("GET", "/metrics");
-  CHECK(metrics.body.find("quire_storage_errors_total 0\n") == std::string::npos);
+  CHECK(metrics.body.find("quire_storage_failed_commits_total 0\n") == std::string::npos);
   CHECK(metrics.body.find("quire_storage_writable 0\n") != std::string::npos);
   // The failed create left nothing behind.
   CHECK(env.Call("GET", "/api/v1/documents").Json()["total"] == 1);
