@@ -16,7 +16,9 @@
 // choice was made.
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include <chrono>
@@ -25,6 +27,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "benchmarks/support/latency_histogram.h"
@@ -254,6 +257,29 @@ SchemaOutcome CompareSchema(const std::string& schema, const std::string& dir, i
   return {schema, per_commit, total_rows / seconds, cpu_us / total_rows};
 }
 
+// The disk's fdatasync latency for a 4 KiB overwrite: the floor under every FULL commit.
+LatencyHistogram ProbeFsync(const std::string& dir, int count) {
+  LatencyHistogram h;
+  const std::string path = dir + "/fsync-probe.bin";
+  int fd = open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
+  if (fd < 0) return h;
+  char block[4096] = {1};
+  for (int i = 0; i < count; ++i) {
+    int64_t start = NowNs();
+    if (pwrite(fd, block, sizeof block, (i % 16) * 4096) != sizeof block) break;
+    if (fdatasync(fd) != 0) break;
+    h.Record(NowNs() - start);
+  }
+  close(fd);
+  unlink(path.c_str());
+  return h;
+}
+
+double LoadAverage() {
+  double load[1] = {0};
+  return getloadavg(load, 1) == 1 ? load[0] : -1;
+}
+
 bool ParseArgs(int argc, char** argv, Options& options) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -304,6 +330,12 @@ int Main(int argc, char** argv) {
   }
   std::printf("append_bench: %.2f s per cell, window %d appends in flight, files in %s\n",
               options.seconds, options.window, options.dir.c_str());
+  const LatencyHistogram fsync = ProbeFsync(options.dir, options.quick ? 20 : 100);
+  const double load_before = LoadAverage();
+  std::printf("disk: 4 KiB write + fdatasync p50 %.3f ms, p99 %.3f ms; load average %.2f on %u "
+              "cores\n",
+              fsync.Quantile(0.5) / 1e6, fsync.Quantile(0.99) / 1e6, load_before,
+              std::thread::hardware_concurrency());
   std::printf("%-14s %5s %7s %12s %10s %10s %10s %10s %10s %8s %8s\n", "backend", "docs", "payload",
               "appends/s", "commit50", "commit99", "commitMax", "ack50", "ack99", "batch", "cpu/app");
   nlohmann::json results = nlohmann::json::array();
@@ -345,6 +377,11 @@ int Main(int argc, char** argv) {
                         {"seconds_per_cell", options.seconds},
                         {"window", options.window},
                         {"quick", options.quick},
+                        {"fdatasync_p50_ms", fsync.Quantile(0.5) / 1e6},
+                        {"fdatasync_p99_ms", fsync.Quantile(0.99) / 1e6},
+                        {"load_average_before", load_before},
+                        {"load_average_after", LoadAverage()},
+                        {"cores", std::thread::hardware_concurrency()},
                         {"cells", results}};
   if (options.schema_compare) {
     int rows = options.quick ? 20'000 : 200'000;
