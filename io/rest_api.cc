@@ -284,7 +284,7 @@ void RestApi::Handle(const HttpRequest& request, HttpResponder respond) {
     route("GET, PATCH, DELETE", [&] {
       if (m == "GET") GetDocument(id, respond);
       else if (m == "PATCH") PatchDocument(id, request, respond);
-      else if (m == "DELETE") DeleteDocument(id, respond);
+      else if (m == "DELETE") DeleteDocument(id, request, respond);
       else return false;
       return true;
     });
@@ -422,13 +422,15 @@ void RestApi::PatchDocument(const std::string& id, const HttpRequest& request,
   });
 }
 
-void RestApi::DeleteDocument(const std::string& id, HttpResponder respond) {
+void RestApi::DeleteDocument(const std::string& id, const HttpRequest& request,
+                             HttpResponder respond) {
   const DocumentRecord* current = docs_.Find(id);
   if (current == nullptr) return respond(NotFound("no document '" + id + "'"));
   HttpResponse no_content;
   no_content.status = 204;
   if (current->deleted()) return respond(std::move(no_content));
-  docs_.SetDeleted(id, true, ActorId(), [this, respond, no_content](Result<DocumentRecord> result) {
+  ActorId actor(request.Header("x-user-id").value_or(""));
+  docs_.SetDeleted(id, true, actor, [this, respond, no_content](Result<DocumentRecord> result) {
     if (!result.ok()) return respond(internal::ErrorResponse(result.status()));
     QUIRE_LOG(logger_, kInfo, "document_deleted").Str("docId", result->id).Int("seq", result->head_seq);
     respond(no_content);

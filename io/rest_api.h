@@ -43,7 +43,7 @@ class RestApi {
   void ListDocuments(const HttpRequest& request, HttpResponder respond);
   void GetDocument(const std::string& id, HttpResponder respond);
   void PatchDocument(const std::string& id, const HttpRequest& request, HttpResponder respond);
-  void DeleteDocument(const std::string& id, HttpResponder respond);
+  void DeleteDocument(const std::string& id, const HttpRequest& request, HttpResponder respond);
   void Ready(HttpResponder respond);
 
   projection::DocumentService& docs_;
