@@ -348,8 +348,11 @@ class DocumentService::Impl {
     for (const DocumentId& id : dirty_) {
       Doc& d = docs_.at(id);
       if (d.folding) continue;
-      bool by_count = d.unfolded >= options_.snapshot_every_updates;
-      bool by_time = d.first_unfolded_ms && now - *d.first_unfolded_ms >= options_.snapshot_interval_ms;
+      // A cadence <= 0 is switched off.
+      bool by_count =
+          options_.snapshot_every_updates > 0 && d.unfolded >= options_.snapshot_every_updates;
+      bool by_time = options_.snapshot_interval_ms > 0 && d.first_unfolded_ms &&
+                     now - *d.first_unfolded_ms >= options_.snapshot_interval_ms;
       if (by_count || by_time) due.push_back(id);
     }
     for (const DocumentId& id : due) StartFold(id);

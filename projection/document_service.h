@@ -25,8 +25,8 @@ namespace quire::projection {
 using eventlog::DocumentRecord;
 
 struct ProjectionOptions {
-  int64_t snapshot_every_updates = 200;   // fold after N updates since the last snapshot
-  int64_t snapshot_interval_ms = 60'000;  // ...or T after the first unfolded update
+  int64_t snapshot_every_updates = 200;   // fold after N updates since the last snapshot (<= 0: off)
+  int64_t snapshot_interval_ms = 60'000;  // ...or T after the first unfolded update (<= 0: off)
   int64_t head_cache_bytes = 256ll << 20; // bound on cached head state
   int64_t retain_updates_ms = -1;         // prune covered updates older than this; <0 keeps all
 

@@ -518,5 +518,39 @@ TEST_CASE("RetentionPrunesOnlyUpdatesCoveredByOldSnapshots", "[retention]") {
   }
 }
 
+TEST_CASE("FailedCommitIsNeitherAcknowledgedNorAbsorbed", "[commands]") {
+  std::string kind = GENERATE("memory", "sqlite");
+  Harness h(kind);
+  DocumentRecord doc = h.Create("d", CrdtKind::kOpaque);
+  REQUIRE(h.Update(doc.id, "op-1", B("a")).ok());
+  REQUIRE(h.Load(doc.id).ok());
+  h.faults().FailNextCommits(1);
+  auto failed = h.Update(doc.id, "op-2", B("b"));
+  CHECK(failed.status().code() == StatusCode::kUnavailable);
+  CHECK_FALSE(h.service().writable().ok());
+  // Sticky: later appends fail too, and nothing reaches the catalog or the head state.
+  CHECK(h.Update(doc.id, "op-3", B("c")).status().code() == StatusCode::kUnavailable);
+  CHECK(h.service().Find(doc.id)->update_count == 1);
+  CHECK(h.service().Find(doc.id)->head_seq == 2);
+  auto head = h.Load(doc.id);
+  REQUIRE(head.ok());
+  CHECK(head->tail.size() == 1);
+  CHECK(head->head_seq == 2);
+
+  std::optional<Status> recovered;
+  h.log().Recover([&](Status s) { recovered = s; });
+  h.Drain();
+  REQUIRE(recovered.has_value());
+  REQUIRE(recovered->ok());
+  CHECK(h.service().writable().ok());
+  auto retried = h.Update(doc.id, "op-2", B("b"));
+  REQUIRE(retried.ok());
+  CHECK_FALSE(retried->duplicate);
+  CHECK(retried->seq == 3);
+  head = h.Load(doc.id);
+  REQUIRE(head.ok());
+  CHECK(head->tail.size() == 2);
+}
+
 }  // namespace
 }  // namespace quire::projection

@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "eventlog/async_log.h"
 #include "eventlog/backend.h"
+#include "eventlog/fault_injection.h"
 #include "projection/document_service.h"
 
 namespace quire::projection::testing {
@@ -70,7 +71,9 @@ class Harness {
   void Open() {
     auto backend = eventlog::OpenBackend(url(), eventlog::BackendOptions{});
     REQUIRE(backend.ok());
-    log_ = std::make_unique<eventlog::AsyncLog>(&loop_, std::move(backend).value());
+    auto faulty = std::make_unique<eventlog::FaultInjectingBackend>(std::move(backend).value());
+    faults_ = faulty.get();
+    log_ = std::make_unique<eventlog::AsyncLog>(&loop_, std::move(faulty));
     service_ = std::make_unique<DocumentService>(*log_, clock_, options_, logger_);
     std::optional<Status> started;
     service_->Start([&](Status s) { started = s; });
@@ -87,6 +90,7 @@ class Harness {
     REQUIRE(closed);
     service_.reset();
     log_.reset();
+    faults_ = nullptr;
   }
 
   // A restart: everything in memory is dropped, the log is reopened.
@@ -99,6 +103,9 @@ class Harness {
   void Drain() { uv_run(&loop_, UV_RUN_DEFAULT); }
 
   DocumentService& service() { return *service_; }
+  eventlog::AsyncLog& log() { return *log_; }
+  // Makes commits fail on demand (every backend is wrapped).
+  eventlog::FaultInjectingBackend& faults() { return *faults_; }
   ManualClock& clock() { return clock_; }
   ProjectionOptions& options() { return options_; }
 
@@ -162,6 +169,7 @@ class Harness {
   uv_loop_t loop_;
   ManualClock clock_;
   Logger logger_{LogLevel::kError};
+  eventlog::FaultInjectingBackend* faults_ = nullptr;  // owned by log_
   std::unique_ptr<eventlog::AsyncLog> log_;
   std::unique_ptr<DocumentService> service_;
 };
