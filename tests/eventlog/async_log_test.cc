@@ -215,3 +215,75 @@ TEST_CASE("FailedCommitFailsWholeBatchAndStaysStickyUntilRecover", "[asynclog][f
 
 }  // namespace
 }  // namespace quire::eventlog
+
+namespace quire::eventlog {
+namespace {
+
+TEST_CASE("FailedRecoverKeepsTheLogRefusingWrites", "[asynclog][fault]") {
+  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite");
+  TempDir dir;
+  Loop loop;
+  auto faulty = std::make_unique<FaultInjectingBackend>(Open(BackendUrl(dir, kind)));
+  FaultInjectingBackend* faults = faulty.get();
+  AsyncLog log(&loop.loop, std::move(faulty));
+  std::vector<Ack> acks;
+  faults->FailAllCommits(true);
+  log.Append(Created("doc"), Record(acks));
+  uv_run(&loop.loop, UV_RUN_DEFAULT);
+  REQUIRE(acks.size() == 1);
+  CHECK(acks[0].code == StatusCode::kUnavailable);
+
+  faults->FailAllCommits(false);
+  faults->FailRecover(true);
+  Status recovered;
+  log.Recover([&](Status s) { recovered = s; });
+  log.Append(Created("doc"), Record(acks));
+  uv_run(&loop.loop, UV_RUN_DEFAULT);
+  CHECK(recovered.code() == StatusCode::kIoError);
+  CHECK_FALSE(log.sticky_error().ok());
+  REQUIRE(acks.size() == 2);
+  CHECK(acks[1].code == StatusCode::kUnavailable);
+
+  faults->FailRecover(false);
+  log.Recover([&](Status s) { recovered = s; });
+  log.Append(Created("doc"), Record(acks));
+  uv_run(&loop.loop, UV_RUN_DEFAULT);
+  CHECK(recovered.ok());
+  REQUIRE(acks.size() == 3);
+  CHECK(acks[2].code == StatusCode::kOk);
+  CHECK(acks[2].seq == 1);
+  CloseAndRun(&loop.loop, log);
+}
+
+TEST_CASE("AppendsSubmittedWhileACommitRunsFormTheNextBatch", "[asynclog]") {
+  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite");
+  TempDir dir;
+  Loop loop;
+  AsyncLog log(&loop.loop, Open(BackendUrl(dir, kind)));
+  std::vector<int64_t> batch_sizes;
+  log.set_batch_observer([&](int64_t size, int64_t) { batch_sizes.push_back(size); });
+  std::vector<Ack> acks;
+  // Each acknowledgement of the first batch submits two appends: they are handed over
+  // together at the end of that loop iteration and committed as one batch.
+  log.Append(Created("doc"), Record(acks));
+  int submitted_in_callbacks = 0;
+  for (int i = 0; i < 3; ++i) {
+    log.Append(Update("doc", "first" + std::to_string(i)), [&, i](Result<AppendResult> r, const Event&) {
+      REQUIRE(r.ok());
+      for (int j = 0; j < 2; ++j) {
+        ++submitted_in_callbacks;
+        log.Append(Update("doc", "second" + std::to_string(i) + std::to_string(j)), Record(acks));
+      }
+    });
+  }
+  uv_run(&loop.loop, UV_RUN_DEFAULT);
+  CHECK(submitted_in_callbacks == 6);
+  CHECK(batch_sizes == std::vector<int64_t>{4, 6});
+  REQUIRE(acks.size() == 7);
+  for (size_t i = 1; i < acks.size(); ++i) CHECK(acks[i].seq == static_cast<Seq>(i + 4));
+  CHECK(log.stats().last_batch_size == 6);
+  CloseAndRun(&loop.loop, log);
+}
+
+}  // namespace
+}  // namespace quire::eventlog
