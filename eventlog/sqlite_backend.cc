@@ -192,6 +192,26 @@ class Stmt {
     int n = sqlite3_column_bytes(stmt_, col);
     return p ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(n)) : std::string();
   }
+  // Assign into existing objects, reusing their capacity (for scans).
+  void TextInto(int col, std::string& out) {
+    const unsigned char* p = sqlite3_column_text(stmt_, col);
+    int n = sqlite3_column_bytes(stmt_, col);
+    if (p == nullptr) {
+      out.clear();
+    } else {
+      out.assign(reinterpret_cast<const char*>(p), static_cast<size_t>(n));
+    }
+  }
+  void BlobInto(int col, Bytes& out) {
+    const void* p = sqlite3_column_blob(stmt_, col);
+    int n = sqlite3_column_bytes(stmt_, col);
+    if (p == nullptr || n <= 0) {
+      out.clear();
+    } else {
+      const uint8_t* b = static_cast<const uint8_t*>(p);
+      out.assign(b, b + n);
+    }
+  }
   Bytes Blob(int col) {
     const void* p = sqlite3_column_blob(stmt_, col);
     int n = sqlite3_column_bytes(stmt_, col);
@@ -391,11 +411,19 @@ class SqliteBackend final : public Backend {
       while ((rc = d.Step()) == SQLITE_ROW) ids.emplace(d.Int(12), d.Text(0));
       if (rc != SQLITE_DONE) return SqliteError(db_, rc, "read document keys");
     }
+    // One Event is reused for every row: its strings and payload keep their capacity.
+    Event e;
+    int64_t last_key = -1;
     int rc;
     while ((rc = s.Step()) == SQLITE_ROW) {
-      auto id = ids.find(s.Int(9));
-      if (id == ids.end()) return Status::Corruption("event of an unknown document key");
-      Event e = ReadEvent(s, id->second, 0);
+      const int64_t key = s.Int(9);
+      if (key != last_key) {
+        auto id = ids.find(key);
+        if (id == ids.end()) return Status::Corruption("event of an unknown document key");
+        e.document_id = id->second;
+        last_key = key;
+      }
+      ReadEventInto(s, 0, e);
       QUIRE_RETURN_IF_ERROR(visit(e));
     }
     if (rc != SQLITE_DONE) return SqliteError(db_, rc, "scan events");
@@ -564,19 +592,22 @@ class SqliteBackend final : public Backend {
     return Status::Ok();
   }
 
-  // Reads kEventColumns starting at column `c`.
+  // Reads kEventColumns starting at column `c` into `e` (all fields but document_id).
+  static void ReadEventInto(Stmt& s, int c, Event& e) {
+    e.seq = s.Int(c);
+    e.kind = static_cast<EventKind>(s.Int(c + 1));
+    s.TextInto(c + 2, e.op_id);
+    s.TextInto(c + 3, e.actor_id);
+    s.BlobInto(c + 4, e.payload);
+    e.version = s.Int(c + 5);
+    s.TextInto(c + 6, e.title);
+    e.crdt = s.IsNull(c + 7) ? CrdtKind::kYjs : CrdtFromText(s.Text(c + 7));
+    e.created_at = s.Int(c + 8);
+  }
   static Event ReadEvent(Stmt& s, const DocumentId& id, int c) {
     Event e;
     e.document_id = id;
-    e.seq = s.Int(c);
-    e.kind = static_cast<EventKind>(s.Int(c + 1));
-    e.op_id = s.Text(c + 2);
-    e.actor_id = s.Text(c + 3);
-    e.payload = s.Blob(c + 4);
-    e.version = s.Int(c + 5);
-    e.title = s.Text(c + 6);
-    e.crdt = s.IsNull(c + 7) ? CrdtKind::kYjs : CrdtFromText(s.Text(c + 7));
-    e.created_at = s.Int(c + 8);
+    ReadEventInto(s, c, e);
     return e;
   }
 
