@@ -14,9 +14,10 @@ namespace quire::cli {
 int Serve(const std::vector<std::string>& args) {
   for (const std::string& a : args) {
     if (a == "--help" || a == "-h") {
-      std::fputs("usage: quire serve [flags]\n\nRuns the HTTP/WebSocket server. Flags (and the "
-                 "environment variables they override):\n",
-                 stdout);
+      std::fputs(
+          "usage: quire serve [flags]\n\nRuns the HTTP/WebSocket server. Flags (and the "
+          "environment variables they override):\n",
+          stdout);
       std::fputs(ServeFlagsHelp().c_str(), stdout);
       return 0;
     }

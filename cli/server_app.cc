@@ -55,7 +55,7 @@ class ServerApp::Impl {
 
   uv_loop_t loop_{};
   bool loop_open_ = false;
-  uv_async_t wakeup_{};       // RequestShutdown() and Post() from other threads
+  uv_async_t wakeup_{};  // RequestShutdown() and Post() from other threads
   uv_timer_t compactor_{};
   uv_timer_t grace_{};
   uv_signal_t sigint_{}, sigterm_{};
@@ -151,9 +151,8 @@ Status ServerApp::Impl::Start() {
     return failure;
   }
 
-  uv_async_init(&loop_, &wakeup_, [](uv_async_t* a) noexcept {
-    static_cast<Impl*>(a->data)->DrainPosted();
-  });
+  uv_async_init(&loop_, &wakeup_,
+                [](uv_async_t* a) noexcept { static_cast<Impl*>(a->data)->DrainPosted(); });
   wakeup_.data = this;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -165,11 +164,14 @@ Status ServerApp::Impl::Start() {
   uv_timer_init(&loop_, &grace_);
   grace_.data = this;
   uint64_t every = static_cast<uint64_t>(std::max<int64_t>(options_.compactor_interval_ms, 1));
-  uv_timer_start(&compactor_, [](uv_timer_t* t) noexcept {
-    auto* self = static_cast<Impl*>(t->data);
-    self->docs_->RunCompactor();
-    self->CollectMetrics();
-  }, every, every);
+  uv_timer_start(
+      &compactor_,
+      [](uv_timer_t* t) noexcept {
+        auto* self = static_cast<Impl*>(t->data);
+        self->docs_->RunCompactor();
+        self->CollectMetrics();
+      },
+      every, every);
   handles_open_ = true;
   if (options_.handle_signals) {
     uv_signal_init(&loop_, &sigint_);
@@ -199,7 +201,8 @@ void ServerApp::Impl::CollectMetrics() {
   metrics_.gauge("quire_head_cache_bytes", "Bytes of head state in memory").Set(s.cached_bytes);
   metrics_.gauge("quire_documents", "Documents in the catalog (deleted included)")
       .Set(static_cast<int64_t>(docs_->document_count()));
-  auto& snapshots = metrics_.counter("quire_snapshots_taken_total", "Snapshots folded by the compactor");
+  auto& snapshots =
+      metrics_.counter("quire_snapshots_taken_total", "Snapshots folded by the compactor");
   snapshots.Inc(s.snapshots_taken - reported_snapshots_);
   reported_snapshots_ = s.snapshots_taken;
   eventlog::AsyncLog::Stats ls = log_->stats();
@@ -245,12 +248,15 @@ void ServerApp::Impl::BeginShutdown() {
       .Int("connections", static_cast<int64_t>(server_->connection_count()));
   uv_timer_stop(&compactor_);
   int64_t grace = std::max<int64_t>(config_.shutdown_grace_s * 1000 - kGraceMarginMs, 100);
-  uv_timer_start(&grace_, [](uv_timer_t* t) noexcept {
-    auto* self = static_cast<Impl*>(t->data);
-    QUIRE_LOG(self->logger_, kWarn, "shutdown_grace_expired")
-        .Int("connections", static_cast<int64_t>(self->server_->connection_count()));
-    self->server_->AbortAll();
-  }, static_cast<uint64_t>(grace), 0);
+  uv_timer_start(
+      &grace_,
+      [](uv_timer_t* t) noexcept {
+        auto* self = static_cast<Impl*>(t->data);
+        QUIRE_LOG(self->logger_, kWarn, "shutdown_grace_expired")
+            .Int("connections", static_cast<int64_t>(self->server_->connection_count()));
+        self->server_->AbortAll();
+      },
+      static_cast<uint64_t>(grace), 0);
   server_->Shutdown([this] { OnServerClosed(); });
 }
 
@@ -292,11 +298,15 @@ Status ServerApp::Impl::CloseLoop() {
   int rc = uv_loop_close(&loop_);
   if (rc != 0) {
     std::string open;
-    uv_walk(&loop_, [](uv_handle_t* h, void* arg) noexcept {
-      auto* names = static_cast<std::string*>(arg);
-      *names += std::string(names->empty() ? "" : ", ") + uv_handle_type_name(h->type);
-    }, &open);
-    return Status::Internal("uv_loop_close: " + std::string(uv_strerror(rc)) + " (open: " + open + ")");
+    uv_walk(
+        &loop_,
+        [](uv_handle_t* h, void* arg) noexcept {
+          auto* names = static_cast<std::string*>(arg);
+          *names += std::string(names->empty() ? "" : ", ") + uv_handle_type_name(h->type);
+        },
+        &open);
+    return Status::Internal("uv_loop_close: " + std::string(uv_strerror(rc)) + " (open: " + open +
+                            ")");
   }
   loop_open_ = false;
   return Status::Ok();

@@ -214,9 +214,9 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
   int CountHeaderBytes(size_t n) {
     header_bytes_ += n;
     if (static_cast<int64_t>(header_bytes_) > server_->options_.max_header_bytes) {
-      SetPendingError(431, "HEADERS_TOO_LARGE", "the request header block exceeds " +
-                                                    std::to_string(server_->options_.max_header_bytes) +
-                                                    " bytes");
+      SetPendingError(431, "HEADERS_TOO_LARGE",
+                      "the request header block exceeds " +
+                          std::to_string(server_->options_.max_header_bytes) + " bytes");
       return HPE_USER;
     }
     return 0;
@@ -287,8 +287,10 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
           (awaiting_response_ || queued_bytes_ > 0)) {
         // Half-closed by the client with an answer owed or still queued: finish it, then close.
         peer_eof_ = true;
-        if (awaiting_response_) close_after_response_ = true;
-        else Close();
+        if (awaiting_response_)
+          close_after_response_ = true;
+        else
+          Close();
         UpdateReading();
         return;
       }
@@ -452,8 +454,10 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
       want = !user_paused_ && in_.size() - in_off_ < kMaxPipelineBuffer &&
              queued_bytes_ < kMaxQueuedAnswers;
     }
-    if (want) StartReading();
-    else StopReading();
+    if (want)
+      StartReading();
+    else
+      StopReading();
   }
 
   void StartLinger() {
@@ -570,7 +574,7 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
 
   // Read side.
   std::unique_ptr<char[]> read_buf_;
-  std::string in_;     // bytes read and not yet parsed start at in_off_
+  std::string in_;  // bytes read and not yet parsed start at in_off_
   size_t in_off_ = 0;
   bool reading_ = false;
   bool user_paused_ = false;
@@ -593,7 +597,7 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
   bool close_after_response_ = false;
   bool close_requested_ = false;  // flush, then linger, then close
   bool lingering_ = false;
-  bool closed_ = false;           // uv_close called
+  bool closed_ = false;  // uv_close called
   int handles_closed_ = 0;
 
   std::unique_ptr<StreamHandler> stream_;  // set once upgraded
@@ -640,12 +644,14 @@ HttpServer::Impl::Impl(uv_loop_s* loop, HttpServerOptions options, HttpHandler h
   settings_.on_message_complete = &OnMessageCompleteCb;
   listener_.data = this;
   if (metrics_ != nullptr) {
-    open_connections_ = &metrics_->gauge("quire_http_connections", "Open TCP connections (HTTP and WebSocket)");
+    open_connections_ =
+        &metrics_->gauge("quire_http_connections", "Open TCP connections (HTTP and WebSocket)");
     accepted_ = &metrics_->counter("quire_http_connections_total", "TCP connections accepted");
     requests_ = &metrics_->counter("quire_http_requests_total", "HTTP requests received");
-    static const char* kNames[5] = {"quire_http_responses_1xx_total", "quire_http_responses_2xx_total",
-                                    "quire_http_responses_3xx_total", "quire_http_responses_4xx_total",
-                                    "quire_http_responses_5xx_total"};
+    static const char* kNames[5] = {
+        "quire_http_responses_1xx_total", "quire_http_responses_2xx_total",
+        "quire_http_responses_3xx_total", "quire_http_responses_4xx_total",
+        "quire_http_responses_5xx_total"};
     for (int i = 0; i < 5; ++i) {
       by_class_[i] = &metrics_->counter(kNames[i], "HTTP responses by status class");
     }
@@ -658,7 +664,8 @@ void HttpServer::Impl::CountResponse(int status) {
 }
 
 Status HttpServer::Impl::Listen(const std::string& host, int port) {
-  if (listener_state_ != ListenerState::kNone) return Status::FailedPrecondition("already listening");
+  if (listener_state_ != ListenerState::kNone)
+    return Status::FailedPrecondition("already listening");
   sockaddr_storage addr{};
   int rc;
   if (host.find(':') != std::string::npos) {
@@ -695,12 +702,14 @@ void HttpServer::Impl::OnNewConnection(int status) {
   uv_tcp_init(loop_, &c->tcp_);
   uv_timer_init(loop_, &c->timer_);
   connections_.emplace(c.get(), c);
-  if (uv_accept(reinterpret_cast<uv_stream_t*>(&listener_), reinterpret_cast<uv_stream_t*>(&c->tcp_)) != 0) {
+  if (uv_accept(reinterpret_cast<uv_stream_t*>(&listener_),
+                reinterpret_cast<uv_stream_t*>(&c->tcp_)) != 0) {
     c->CloseNow();
     return;
   }
   if (accepted_ != nullptr) accepted_->Inc();
-  if (open_connections_ != nullptr) open_connections_->Set(static_cast<int64_t>(connections_.size()));
+  if (open_connections_ != nullptr)
+    open_connections_->Set(static_cast<int64_t>(connections_.size()));
   c->Start();
 }
 
@@ -709,7 +718,8 @@ void HttpServer::Impl::Remove(Connection* c) {
   if (it == connections_.end()) return;
   std::shared_ptr<Connection> keep = std::move(it->second);
   connections_.erase(it);
-  if (open_connections_ != nullptr) open_connections_->Set(static_cast<int64_t>(connections_.size()));
+  if (open_connections_ != nullptr)
+    open_connections_->Set(static_cast<int64_t>(connections_.size()));
   keep.reset();
   MaybeFinishShutdown();
 }
@@ -728,13 +738,16 @@ void HttpServer::Impl::Shutdown(std::function<void()> done) {
     auto* t = new uv_timer_t;
     uv_timer_init(loop_, t);
     t->data = this;
-    uv_timer_start(t, [](uv_timer_t* timer) noexcept {
-      uv_close(reinterpret_cast<uv_handle_t*>(timer), [](uv_handle_t* h) noexcept {
-        auto* self = static_cast<Impl*>(h->data);
-        delete reinterpret_cast<uv_timer_t*>(h);
-        self->MaybeFinishShutdown();
-      });
-    }, 0, 0);
+    uv_timer_start(
+        t,
+        [](uv_timer_t* timer) noexcept {
+          uv_close(reinterpret_cast<uv_handle_t*>(timer), [](uv_handle_t* h) noexcept {
+            auto* self = static_cast<Impl*>(h->data);
+            delete reinterpret_cast<uv_timer_t*>(h);
+            self->MaybeFinishShutdown();
+          });
+        },
+        0, 0);
   }
 }
 
@@ -768,7 +781,8 @@ void HttpServer::Impl::AbortAll() {
 
 HttpServer::HttpServer(uv_loop_s* loop, HttpServerOptions options, HttpHandler handler,
                        Metrics* metrics, const Logger& logger)
-    : impl_(std::make_unique<Impl>(loop, std::move(options), std::move(handler), metrics, logger)) {}
+    : impl_(std::make_unique<Impl>(loop, std::move(options), std::move(handler), metrics, logger)) {
+}
 
 HttpServer::~HttpServer() = default;
 

@@ -33,14 +33,13 @@ HttpResponse FieldError(std::string_view field, std::string_view message) {
 
 HttpResponse MethodNotAllowed(std::string_view method, std::string_view allow) {
   HttpResponse r = HttpResponse::Error(
-      405, "METHOD_NOT_ALLOWED", std::string(method) + " is not allowed here; allowed: " + std::string(allow));
+      405, "METHOD_NOT_ALLOWED",
+      std::string(method) + " is not allowed here; allowed: " + std::string(allow));
   r.Header("Allow", std::string(allow));
   return r;
 }
 
-HttpResponse NotFound(std::string_view what) {
-  return HttpResponse::Error(404, "NOT_FOUND", what);
-}
+HttpResponse NotFound(std::string_view what) { return HttpResponse::Error(404, "NOT_FOUND", what); }
 
 // "2026-11-22T03:40:22.123Z"
 std::string IsoTime(TimestampMs ms) {
@@ -114,7 +113,9 @@ std::optional<size_t> CountUtf8CodePoints(std::string_view s) {
 }
 
 std::string_view TrimSpace(std::string_view s) {
-  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
+  auto space = [](char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+  };
   while (!s.empty() && space(s.front())) s.remove_prefix(1);
   while (!s.empty() && space(s.back())) s.remove_suffix(1);
   return s;
@@ -179,9 +180,9 @@ std::optional<HttpResponse> ParseIntParam(const HttpRequest& request, std::strin
   int64_t n = 0;
   auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
   if (v->empty() || ec != std::errc() || ptr != v->data() + v->size() || n < min || n > max) {
-    std::string range = max == INT64_MAX ? "an integer >= " + std::to_string(min)
-                                         : "an integer from " + std::to_string(min) + " to " +
-                                               std::to_string(max);
+    std::string range =
+        max == INT64_MAX ? "an integer >= " + std::to_string(min)
+                         : "an integer from " + std::to_string(min) + " to " + std::to_string(max);
     return FieldError(name, "must be " + range);
   }
   out = n;
@@ -267,9 +268,12 @@ void RestApi::Handle(const HttpRequest& request, HttpResponder respond) {
   }
   if (path == kDocumentsPath) {
     route("GET, POST", [&] {
-      if (m == "GET") ListDocuments(request, respond);
-      else if (m == "POST") CreateDocument(request, respond);
-      else return false;
+      if (m == "GET")
+        ListDocuments(request, respond);
+      else if (m == "POST")
+        CreateDocument(request, respond);
+      else
+        return false;
       return true;
     });
     return;
@@ -282,10 +286,14 @@ void RestApi::Handle(const HttpRequest& request, HttpResponder respond) {
       return;
     }
     route("GET, PATCH, DELETE", [&] {
-      if (m == "GET") GetDocument(id, respond);
-      else if (m == "PATCH") PatchDocument(id, request, respond);
-      else if (m == "DELETE") DeleteDocument(id, request, respond);
-      else return false;
+      if (m == "GET")
+        GetDocument(id, respond);
+      else if (m == "PATCH")
+        PatchDocument(id, request, respond);
+      else if (m == "DELETE")
+        DeleteDocument(id, request, respond);
+      else
+        return false;
       return true;
     });
     return;
@@ -310,7 +318,8 @@ void RestApi::Ready(HttpResponder respond) {
 void RestApi::CreateDocument(const HttpRequest& request, HttpResponder respond) {
   json body;
   if (auto err = ParseJsonObject(request, body)) return respond(std::move(*err));
-  if (auto err = RejectUnknownFields(body, {"title", "crdt", "id"})) return respond(std::move(*err));
+  if (auto err = RejectUnknownFields(body, {"title", "crdt", "id"}))
+    return respond(std::move(*err));
   projection::CreateCommand cmd;
   if (!body.contains("title")) return respond(FieldError("title", "is required"));
   if (auto err = ValidateTitle(body["title"], cmd.title)) return respond(std::move(*err));
@@ -318,7 +327,8 @@ void RestApi::CreateDocument(const HttpRequest& request, HttpResponder respond) 
     const json& crdt = body["crdt"];
     std::optional<CrdtKind> kind;
     if (crdt.is_string()) kind = ParseCrdtKind(crdt.get_ref<const std::string&>());
-    if (!kind.has_value()) return respond(FieldError("crdt", "must be one of yjs, automerge, opaque"));
+    if (!kind.has_value())
+      return respond(FieldError("crdt", "must be one of yjs, automerge, opaque"));
     cmd.crdt = *kind;
   }
   if (body.contains("id")) {
@@ -328,8 +338,8 @@ void RestApi::CreateDocument(const HttpRequest& request, HttpResponder respond) 
     }
     cmd.id = id.get<std::string>();
     if (docs_.Find(*cmd.id) != nullptr) {
-      return respond(HttpResponse::Error(409, "ALREADY_EXISTS",
-                                         "document '" + *cmd.id + "' already exists"));
+      return respond(
+          HttpResponse::Error(409, "ALREADY_EXISTS", "document '" + *cmd.id + "' already exists"));
     }
   }
   if (auto user = request.Header("x-user-id"); user.has_value() && user->size() <= 128) {
@@ -338,11 +348,14 @@ void RestApi::CreateDocument(const HttpRequest& request, HttpResponder respond) 
   docs_.Create(std::move(cmd), [this, respond](Result<DocumentRecord> result) {
     if (!result.ok()) {
       if (result.status().code() != StatusCode::kAlreadyExists) {
-        QUIRE_LOG(logger_, kWarn, "document_create_failed").Str("error", result.status().ToString());
+        QUIRE_LOG(logger_, kWarn, "document_create_failed")
+            .Str("error", result.status().ToString());
       }
       return respond(internal::ErrorResponse(result.status()));
     }
-    QUIRE_LOG(logger_, kInfo, "document_created").Str("docId", result->id).Int("seq", result->head_seq);
+    QUIRE_LOG(logger_, kInfo, "document_created")
+        .Str("docId", result->id)
+        .Int("seq", result->head_seq);
     HttpResponse r = JsonResponse(201, DocumentJson(*result));
     r.Header("Location", std::string(kDocumentsPath) + "/" + result->id);
     respond(std::move(r));
@@ -351,17 +364,22 @@ void RestApi::CreateDocument(const HttpRequest& request, HttpResponder respond) 
 
 void RestApi::ListDocuments(const HttpRequest& request, HttpResponder respond) {
   projection::ListQuery q;
-  if (auto err = ParseIntParam(request, "page", 1, INT64_MAX / 128, q.page)) return respond(std::move(*err));
+  if (auto err = ParseIntParam(request, "page", 1, INT64_MAX / 128, q.page))
+    return respond(std::move(*err));
   if (auto err = ParseIntParam(request, "page_size", 1, 100, q.page_size)) {
     return respond(std::move(*err));
   }
   if (auto v = request.Query("include_deleted")) {
-    if (*v == "true" || *v == "1") q.include_deleted = true;
-    else if (*v == "false" || *v == "0" || v->empty()) q.include_deleted = false;
-    else return respond(FieldError("include_deleted", "must be true or false"));
+    if (*v == "true" || *v == "1")
+      q.include_deleted = true;
+    else if (*v == "false" || *v == "0" || v->empty())
+      q.include_deleted = false;
+    else
+      return respond(FieldError("include_deleted", "must be true or false"));
   }
   if (auto v = request.Query("query")) {
-    if (!CountUtf8CodePoints(*v).has_value()) return respond(FieldError("query", "must be valid UTF-8"));
+    if (!CountUtf8CodePoints(*v).has_value())
+      return respond(FieldError("query", "must be valid UTF-8"));
     q.query = std::string(*v);
   }
   projection::ListPage page = docs_.List(q);
@@ -417,7 +435,9 @@ void RestApi::PatchDocument(const std::string& id, const HttpRequest& request,
   }
   docs_.Rename(id, *title, actor, [this, respond, set_deleted](Result<DocumentRecord> result) {
     if (!result.ok()) return respond(internal::ErrorResponse(result.status()));
-    QUIRE_LOG(logger_, kInfo, "document_renamed").Str("docId", result->id).Int("seq", result->head_seq);
+    QUIRE_LOG(logger_, kInfo, "document_renamed")
+        .Str("docId", result->id)
+        .Int("seq", result->head_seq);
     set_deleted(*result);
   });
 }
@@ -432,7 +452,9 @@ void RestApi::DeleteDocument(const std::string& id, const HttpRequest& request,
   ActorId actor(request.Header("x-user-id").value_or(""));
   docs_.SetDeleted(id, true, actor, [this, respond, no_content](Result<DocumentRecord> result) {
     if (!result.ok()) return respond(internal::ErrorResponse(result.status()));
-    QUIRE_LOG(logger_, kInfo, "document_deleted").Str("docId", result->id).Int("seq", result->head_seq);
+    QUIRE_LOG(logger_, kInfo, "document_deleted")
+        .Str("docId", result->id)
+        .Int("seq", result->head_seq);
     respond(no_content);
   });
 }

@@ -32,14 +32,15 @@ std::string PercentDecode(std::string_view s, bool plus_is_space) {
 void ParseTarget(std::string_view target, std::string& path,
                  std::vector<std::pair<std::string, std::string>>& query) {
   // Absolute form ("http://host/path"): drop scheme and authority.
-  if (size_t scheme = target.find("://"); scheme != std::string_view::npos &&
-                                         target.find('/') > scheme) {
+  if (size_t scheme = target.find("://");
+      scheme != std::string_view::npos && target.find('/') > scheme) {
     size_t slash = target.find('/', scheme + 3);
     target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
   }
   size_t q = target.find('?');
   std::string_view raw_path = target.substr(0, q);
-  if (size_t hash = raw_path.find('#'); hash != std::string_view::npos) raw_path = raw_path.substr(0, hash);
+  if (size_t hash = raw_path.find('#'); hash != std::string_view::npos)
+    raw_path = raw_path.substr(0, hash);
   path = PercentDecode(raw_path, false);
   query.clear();
   if (q == std::string_view::npos) return;
@@ -51,7 +52,8 @@ void ParseTarget(std::string_view target, std::string& path,
     if (!item.empty()) {
       size_t eq = item.find('=');
       std::string_view name = item.substr(0, eq);
-      std::string_view value = eq == std::string_view::npos ? std::string_view() : item.substr(eq + 1);
+      std::string_view value =
+          eq == std::string_view::npos ? std::string_view() : item.substr(eq + 1);
       query.emplace_back(PercentDecode(name, true), PercentDecode(value, true));
     }
     if (amp == std::string_view::npos) break;

@@ -70,7 +70,9 @@ class ServeProcess {
         json j = json::parse(line, nullptr, false);
         if (j.is_object() && j.value("event", "") == event) return j;
       }
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      deadline - std::chrono::steady_clock::now())
+                      .count();
       if (left <= 0 || !Fill(static_cast<int>(left))) return std::nullopt;
     }
   }

@@ -1,8 +1,9 @@
 // ServerApp start-up failures and the bound on shutdown time, with real sockets.
+#include "cli/server_app.h"
+
 #include <catch2/catch.hpp>
 #include <chrono>
 
-#include "cli/server_app.h"
 #include "tests/support/http_client.h"
 #include "tests/support/test_server.h"
 

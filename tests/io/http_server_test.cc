@@ -2,16 +2,17 @@
 // arbitrary split points), keep-alive and pipelining, limits, timeouts, the upgrade hand-off and
 // graceful shutdown. The handler echoes what it parsed, so every assertion is about the bytes
 // the server really read. Every test ends with the loop closed cleanly (uv_loop_close == 0).
+#include "io/http_server.h"
+
 #include <uv.h>
 
-#include <catch2/catch.hpp>
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <future>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "io/http_server.h"
 #include "tests/support/http_client.h"
 
 namespace quire::io {
@@ -29,7 +30,7 @@ void Echo(uv_loop_s* loop, const HttpRequest& req, HttpResponder respond) {
   for (const auto& [k, v] : req.headers) headers[k] = v;
   nlohmann::json query = nlohmann::json::object();
   for (const auto& [k, v] : req.query) query[k] = v;
-  nlohmann::json j = {{"method", req.method}, {"path", req.path},    {"target", req.target},
+  nlohmann::json j = {{"method", req.method}, {"path", req.path},   {"target", req.target},
                       {"query", query},       {"headers", headers}, {"body", req.body}};
   HttpResponse r = HttpResponse::Json(200, j.dump());
   if (req.path == "/slow") {
@@ -43,13 +44,15 @@ void Echo(uv_loop_s* loop, const HttpRequest& req, HttpResponder respond) {
     auto* p = new Pending{{}, std::move(respond), std::move(r)};
     uv_timer_init(loop, &p->timer);
     p->timer.data = p;
-    uv_timer_start(&p->timer, [](uv_timer_t* t) noexcept {
-      auto* pending = static_cast<Pending*>(t->data);
-      pending->respond(std::move(pending->response));
-      uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) noexcept {
-        delete static_cast<Pending*>(h->data);
-      });
-    }, static_cast<uint64_t>(ms), 0);
+    uv_timer_start(
+        &p->timer,
+        [](uv_timer_t* t) noexcept {
+          auto* pending = static_cast<Pending*>(t->data);
+          pending->respond(std::move(pending->response));
+          uv_close(reinterpret_cast<uv_handle_t*>(t),
+                   [](uv_handle_t* h) noexcept { delete static_cast<Pending*>(h->data); });
+        },
+        static_cast<uint64_t>(ms), 0);
     return;
   }
   respond(std::move(r));
@@ -102,7 +105,8 @@ class EchoUpgrade final : public UpgradeHandler {
       reject = HttpResponse::Error(404, "NOT_FOUND", "no such endpoint");
       return nullptr;
     }
-    transport.Send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+    transport.Send(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
     return std::make_unique<EchoStream>(transport, log_);
   }
 
@@ -113,7 +117,8 @@ class EchoUpgrade final : public UpgradeHandler {
 // An HttpServer on its own loop and thread.
 class ServerThread {
  public:
-  explicit ServerThread(HttpServerOptions options = {}, std::shared_ptr<StreamLog> upgrades = nullptr) {
+  explicit ServerThread(HttpServerOptions options = {},
+                        std::shared_ptr<StreamLog> upgrades = nullptr) {
     std::promise<int> ready;
     auto ready_future = ready.get_future();
     thread_ = std::thread([this, options, upgrades, &ready] {
@@ -128,7 +133,9 @@ class ServerThread {
       stop_.data = this;
       server_ = std::make_unique<HttpServer>(
           &loop_, options,
-          [this](const HttpRequest& r, HttpResponder respond) { Echo(&loop_, r, std::move(respond)); },
+          [this](const HttpRequest& r, HttpResponder respond) {
+            Echo(&loop_, r, std::move(respond));
+          },
           &metrics_, logger_);
       if (upgrades) server_->SetUpgradeHandler(std::make_unique<EchoUpgrade>(upgrades));
       Status s = server_->Listen("127.0.0.1", 0);
@@ -206,7 +213,8 @@ TEST_CASE("KeepAliveServesManyRequestsOnOneConnection", "[http]") {
 TEST_CASE("PipelinedRequestsAreAnsweredInOrderEvenWhenTheFirstIsSlow", "[http]") {
   ServerThread server;
   HttpClient c(server.port());
-  std::string all = HttpClient::Build("GET", "/slow?ms=80") + HttpClient::Build("POST", "/two", "{}") +
+  std::string all = HttpClient::Build("GET", "/slow?ms=80") +
+                    HttpClient::Build("POST", "/two", "{}") +
                     HttpClient::Build("GET", "/slow?ms=10") + HttpClient::Build("GET", "/four");
   REQUIRE(c.SendRaw(all));
   CHECK(Body(c.ReadResponse())["path"] == "/slow");
@@ -222,7 +230,8 @@ TEST_CASE("ChunkedBodyIsReassembled", "[http]") {
   ServerThread server;
   HttpClient c(server.port());
   std::string req =
-      "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n"
+      "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Type: "
+      "application/json\r\n\r\n"
       "5\r\n{\"a\":\r\n3;ext=1\r\n123\r\n1\r\n}\r\n0\r\n\r\n";
   REQUIRE(c.SendRaw(req));
   auto j = Body(c.ReadResponse());
@@ -306,8 +315,8 @@ TEST_CASE("BodyOverLimitGets413ByContentLengthAndByChunks", "[http]") {
   {
     HttpClient c(server.port());
     std::string chunk(600, 'x');
-    std::string req = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n258\r\n" + chunk +
-                      "\r\n258\r\n" + chunk + "\r\n0\r\n\r\n";
+    std::string req = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n258\r\n" +
+                      chunk + "\r\n258\r\n" + chunk + "\r\n0\r\n\r\n";
     REQUIRE(c.SendRaw(req));
     auto r = c.ReadResponse();
     REQUIRE(r.has_value());
@@ -326,8 +335,9 @@ TEST_CASE("BodyOverLimitGets413ByContentLengthAndByChunks", "[http]") {
 TEST_CASE("TransferEncodingWithContentLengthGets400AndClose", "[http]") {
   ServerThread server;
   HttpClient c(server.port());
-  REQUIRE(c.SendRaw("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
-                    "0\r\n\r\n"));
+  REQUIRE(c.SendRaw(
+      "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "0\r\n\r\n"));
   auto r = c.ReadResponse();
   REQUIRE(r.has_value());
   CHECK(r->status == 400);
@@ -390,7 +400,8 @@ TEST_CASE("ConnectionCloseRequestIsClosedAfterTheAnswer", "[http]") {
 TEST_CASE("ExpectContinueGetsAnInterim100BeforeTheBodyIsSent", "[http]") {
   ServerThread server;
   HttpClient c(server.port());
-  REQUIRE(c.SendRaw("POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n"));
+  REQUIRE(c.SendRaw(
+      "POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n"));
   const std::string interim = "HTTP/1.1 100 Continue\r\n\r\n";
   CHECK(c.ReadBytes(interim.size()) == interim);
   REQUIRE(c.SendRaw("{}"));
@@ -406,7 +417,8 @@ TEST_CASE("UpgradeIsHandedOverWithLeftoverBytes", "[http][upgrade]") {
   ServerThread server({}, log);
   HttpClient c(server.port());
   // The upgrade request and the first stream bytes in one write.
-  REQUIRE(c.SendRaw("GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nhello"));
+  REQUIRE(c.SendRaw(
+      "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nhello"));
   auto r = c.ReadResponse();
   REQUIRE(r.has_value());
   CHECK(r->status == 101);
@@ -428,7 +440,8 @@ TEST_CASE("UpgradeRejectedByTheHandlerGetsItsAnswer", "[http][upgrade]") {
   auto log = std::make_shared<StreamLog>();
   ServerThread server({}, log);
   HttpClient c(server.port());
-  auto r = c.Request("GET", "/elsewhere", "", {{"Connection", "Upgrade"}, {"Upgrade", "websocket"}});
+  auto r =
+      c.Request("GET", "/elsewhere", "", {{"Connection", "Upgrade"}, {"Upgrade", "websocket"}});
   REQUIRE(r.has_value());
   CHECK(r->status == 404);
   CHECK(r->ErrorCode() == "NOT_FOUND");
@@ -451,9 +464,10 @@ TEST_CASE("ShutdownAnswersTheRequestInProgressThenCloses", "[http][shutdown]") {
   HttpClient idle(server.port());
   REQUIRE(idle.Request("GET", "/warm").has_value());
   HttpClient busy(server.port());
+  const int slow_before = g_slow_started.load();
   REQUIRE(busy.SendRaw(HttpClient::Build("GET", "/slow?ms=200")));
   // Stop only once the handler holds the request.
-  while (g_slow_started.load() == 0) std::this_thread::yield();
+  while (g_slow_started.load() == slow_before) std::this_thread::yield();
   auto stopped = std::async(std::launch::async, [&] { return server.Stop(); });
   auto r = busy.ReadResponse(3000);
   REQUIRE(r.has_value());
@@ -470,7 +484,8 @@ TEST_CASE("ResponsesAreCountedByStatusClass", "[http][metrics]") {
   REQUIRE(c.Request("GET", "/a").has_value());
   REQUIRE(c.Request("GET", "/b").has_value());
   HttpClient bad(server.port());
-  REQUIRE(bad.SendRaw("POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"));
+  REQUIRE(
+      bad.SendRaw("POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"));
   REQUIRE(bad.ReadResponse().has_value());
   REQUIRE(server.Stop() == 0);
   std::string text = server.metrics().RenderPrometheus();

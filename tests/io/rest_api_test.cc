@@ -18,7 +18,8 @@ using nlohmann::json;
 // One server per storage mode: "memory" or "sqlite" (a fresh file in a temp dir).
 struct Env {
   explicit Env(const std::string& mode, TestServerOptions options = {}) {
-    Config c = mode == "sqlite" ? TestServer::SqliteConfig(dir.File("quire.db")) : TestServer::MemoryConfig();
+    Config c = mode == "sqlite" ? TestServer::SqliteConfig(dir.File("quire.db"))
+                                : TestServer::MemoryConfig();
     c.allowed_origins = {"https://app.example.com"};
     server = std::make_unique<TestServer>(c, options);
     Status s = server->Start();
@@ -107,7 +108,8 @@ TEST_CASE("DocumentCrudRoundTrip", "[rest]") {
   REQUIRE(restored.status == 200);
   CHECK(restored.Json()["deleted_at"].is_null());
 
-  HttpResult both = env.Call("PATCH", "/api/v1/documents/" + id, R"({"title":"Final","deleted":true})");
+  HttpResult both =
+      env.Call("PATCH", "/api/v1/documents/" + id, R"({"title":"Final","deleted":true})");
   REQUIRE(both.status == 200);
   CHECK(both.Json()["title"] == "Final");
   CHECK(IsIsoUtc(both.Json()["deleted_at"]));
@@ -119,7 +121,8 @@ TEST_CASE("CreateWithClientIdAndTakenIdGets409", "[rest]") {
   json c = env.Create(R"({"title":"Mine","id":"team.notes_2024-v1"})");
   CHECK(c["id"] == "team.notes_2024-v1");
   CHECK(c["crdt"] == "yjs");
-  HttpResult again = env.Call("POST", "/api/v1/documents", R"({"title":"Other","id":"team.notes_2024-v1"})");
+  HttpResult again =
+      env.Call("POST", "/api/v1/documents", R"({"title":"Other","id":"team.notes_2024-v1"})");
   CHECK(again.status == 409);
   CHECK(again.ErrorCode() == "ALREADY_EXISTS");
   HttpResult located = env.Call("POST", "/api/v1/documents", R"({"title":"L","id":"loc"})");
@@ -135,7 +138,8 @@ TEST_CASE("ValidationErrorsNameTheField", "[rest]") {
   CheckFieldError(env.Call("POST", docs, json{{"title", std::string(257, 'a')}}.dump()), "title");
   CheckFieldError(env.Call("POST", docs, R"({"title":"x","crdt":"sharedb"})"), "crdt");
   CheckFieldError(env.Call("POST", docs, R"({"title":"x","id":"has space"})"), "id");
-  CheckFieldError(env.Call("POST", docs, json{{"title", "x"}, {"id", std::string(129, 'a')}}.dump()), "id");
+  CheckFieldError(
+      env.Call("POST", docs, json{{"title", "x"}, {"id", std::string(129, 'a')}}.dump()), "id");
   CheckFieldError(env.Call("POST", docs, R"({"title":"x","colour":"red"})"), "colour");
 
   // 256 characters counted as code points, not bytes: 256 x "é" (512 bytes) is fine.
@@ -170,13 +174,14 @@ TEST_CASE("ValidationErrorsNameTheField", "[rest]") {
 
 TEST_CASE("NonJsonBodyGets415", "[rest]") {
   Env env("memory");
-  HttpResult r = env.Call("POST", "/api/v1/documents", "title=x", {}, "application/x-www-form-urlencoded");
+  HttpResult r =
+      env.Call("POST", "/api/v1/documents", "title=x", {}, "application/x-www-form-urlencoded");
   CHECK(r.status == 415);
   CHECK(r.ErrorCode() == "UNSUPPORTED_MEDIA_TYPE");
   HttpResult none = env.Call("POST", "/api/v1/documents", R"({"title":"x"})", {}, "");
   CHECK(none.status == 415);
-  HttpResult with_charset =
-      env.Call("POST", "/api/v1/documents", R"({"title":"x"})", {}, "application/json; charset=utf-8");
+  HttpResult with_charset = env.Call("POST", "/api/v1/documents", R"({"title":"x"})", {},
+                                     "application/json; charset=utf-8");
   CHECK(with_charset.status == 201);
 }
 
@@ -211,11 +216,14 @@ TEST_CASE("ListPaginatesFiltersAndOrdersByUpdatedAtNewestFirst", "[rest]") {
   for (int i = 0; i < 25; ++i) {
     clock.AdvanceMs(1000);
     std::string title = (i % 5 == 0 ? "Alpha report " : "beta memo ") + std::to_string(i);
-    ids.push_back(env.Create(json{{"title", title}, {"id", "doc-" + std::to_string(i)}}.dump())["id"]);
+    ids.push_back(
+        env.Create(json{{"title", title}, {"id", "doc-" + std::to_string(i)}}.dump())["id"]);
   }
   // Touch doc-3 last: it becomes the newest.
   clock.AdvanceMs(1000);
-  REQUIRE(env.Call("PATCH", "/api/v1/documents/doc-3", json{{"title", "beta memo 3 (edited)"}}.dump()).status == 200);
+  REQUIRE(
+      env.Call("PATCH", "/api/v1/documents/doc-3", json{{"title", "beta memo 3 (edited)"}}.dump())
+          .status == 200);
   REQUIRE(env.Call("DELETE", "/api/v1/documents/doc-7").status == 204);
 
   json p1 = env.Call("GET", "/api/v1/documents").Json();
@@ -226,7 +234,8 @@ TEST_CASE("ListPaginatesFiltersAndOrdersByUpdatedAtNewestFirst", "[rest]") {
   CHECK(p1["items"][0]["id"] == "doc-3");
   CHECK(p1["items"][1]["id"] == "doc-24");
   for (size_t i = 1; i < p1["items"].size(); ++i) {
-    CHECK(p1["items"][i - 1]["updated_at"].get<std::string>() > p1["items"][i]["updated_at"].get<std::string>());
+    CHECK(p1["items"][i - 1]["updated_at"].get<std::string>() >
+          p1["items"][i]["updated_at"].get<std::string>());
   }
 
   json p2 = env.Call("GET", "/api/v1/documents?page=2&page_size=20").Json();
@@ -237,7 +246,8 @@ TEST_CASE("ListPaginatesFiltersAndOrdersByUpdatedAtNewestFirst", "[rest]") {
   CHECK(seen.size() == 24);
   CHECK(seen.count("doc-7") == 0);
 
-  json with_deleted = env.Call("GET", "/api/v1/documents?include_deleted=true&page_size=100").Json();
+  json with_deleted =
+      env.Call("GET", "/api/v1/documents?include_deleted=true&page_size=100").Json();
   CHECK(with_deleted["total"] == 25);
   CHECK(with_deleted["items"].size() == 25);
 
@@ -265,12 +275,14 @@ TEST_CASE("CorsPreflightAndHeadersFollowAllowedOrigins", "[rest][cors]") {
   CHECK(pre.Header("access-control-allow-methods").value_or("").find("PATCH") != std::string::npos);
   CHECK(pre.Header("access-control-allow-headers") == "content-type");
 
-  HttpResult denied = env.Call("OPTIONS", "/api/v1/documents", "",
-                               {{"Origin", "https://evil.example"}, {"Access-Control-Request-Method", "POST"}});
+  HttpResult denied =
+      env.Call("OPTIONS", "/api/v1/documents", "",
+               {{"Origin", "https://evil.example"}, {"Access-Control-Request-Method", "POST"}});
   CHECK(denied.status == 403);
   CHECK_FALSE(denied.Header("access-control-allow-origin").has_value());
 
-  HttpResult get = env.Call("GET", "/api/v1/documents", "", {{"Origin", "https://app.example.com"}});
+  HttpResult get =
+      env.Call("GET", "/api/v1/documents", "", {{"Origin", "https://app.example.com"}});
   CHECK(get.Header("access-control-allow-origin") == "https://app.example.com");
   CHECK(get.Header("vary") == "Origin");
   HttpResult other = env.Call("GET", "/api/v1/documents", "", {{"Origin", "https://evil.example"}});
@@ -296,10 +308,11 @@ TEST_CASE("OperationsEndpointsAnswer", "[rest][ops]") {
   CHECK(metrics.status == 200);
   CHECK(metrics.Header("content-type").value_or("").find("text/plain") == 0);
   const std::string& m = metrics.body;
-  for (const char* name : {"quire_http_connections ", "quire_http_requests_total ", "quire_http_responses_2xx_total ",
-                           "quire_open_documents ", "quire_commit_batch_size_bucket{le=\"1\"} ",
-                           "quire_commit_latency_seconds_count ", "quire_snapshots_taken_total ",
-                           "quire_storage_failed_commits_total 0", "quire_documents 1"}) {
+  for (const char* name :
+       {"quire_http_connections ", "quire_http_requests_total ", "quire_http_responses_2xx_total ",
+        "quire_open_documents ", "quire_commit_batch_size_bucket{le=\"1\"} ",
+        "quire_commit_latency_seconds_count ", "quire_snapshots_taken_total ",
+        "quire_storage_failed_commits_total 0", "quire_documents 1"}) {
     INFO(name);
     CHECK(m.find(name) != std::string::npos);
   }
@@ -345,7 +358,8 @@ TEST_CASE("OpenApiDescribesEveryRoute", "[rest]") {
   CHECK(paths["/api/v1/documents/{id}"].contains("get"));
   CHECK(paths["/api/v1/documents/{id}"].contains("patch"));
   CHECK(paths["/api/v1/documents/{id}"].contains("delete"));
-  for (const char* p : {"/api/v1/openapi.json", "/healthz", "/readyz", "/metrics", "/ws/documents/{id}"}) {
+  for (const char* p :
+       {"/api/v1/openapi.json", "/healthz", "/readyz", "/metrics", "/ws/documents/{id}"}) {
     INFO(p);
     CHECK(paths.contains(p));
   }
@@ -356,7 +370,9 @@ TEST_CASE("SqliteRestartKeepsDocumentsAndMemoryStartsFresh", "[rest][restart]") 
   std::string mode = GENERATE(as<std::string>{}, "memory", "sqlite");
   Env env(mode);
   env.Create(R"({"title":"kept","id":"keep-me"})");
-  REQUIRE(env.Call("PATCH", "/api/v1/documents/keep-me", R"({"title":"kept and renamed"})").status == 200);
+  REQUIRE(
+      env.Call("PATCH", "/api/v1/documents/keep-me", R"({"title":"kept and renamed"})").status ==
+      200);
   REQUIRE(env.Call("DELETE", "/api/v1/documents/keep-me").status == 204);
   Status s = env.server->Restart();
   INFO(s.ToString());
@@ -379,8 +395,9 @@ TEST_CASE("KeepAliveAndPipelinedRestRequestsAreAnsweredInOrder", "[rest]") {
   HttpClient c(env.server->port());
   std::string batch;
   for (int i = 0; i < 5; ++i) {
-    batch += HttpClient::Build("POST", "/api/v1/documents",
-                               json{{"title", "p" + std::to_string(i)}, {"id", "p" + std::to_string(i)}}.dump());
+    batch += HttpClient::Build(
+        "POST", "/api/v1/documents",
+        json{{"title", "p" + std::to_string(i)}, {"id", "p" + std::to_string(i)}}.dump());
   }
   batch += HttpClient::Build("GET", "/api/v1/documents?page_size=100");
   REQUIRE(c.SendRaw(batch));

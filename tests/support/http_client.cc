@@ -27,7 +27,8 @@ std::string Lower(std::string_view s) {
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -127,13 +128,15 @@ std::optional<HttpResult> HttpClient::ReadResponse(int timeout_ms, bool head_req
     std::string_view status_line = head.substr(0, line_end);
     if (!status_line.starts_with("HTTP/1.") || status_line.size() < 12) return std::nullopt;
     r.status = std::atoi(std::string(status_line.substr(9, 3)).c_str());
-    std::string_view rest = line_end == std::string_view::npos ? std::string_view() : head.substr(line_end + 2);
+    std::string_view rest =
+        line_end == std::string_view::npos ? std::string_view() : head.substr(line_end + 2);
     while (!rest.empty()) {
       size_t e = rest.find("\r\n");
       std::string_view line = rest.substr(0, e);
       size_t colon = line.find(':');
       if (colon != std::string_view::npos) {
-        r.headers.emplace_back(Lower(line.substr(0, colon)), std::string(Trim(line.substr(colon + 1))));
+        r.headers.emplace_back(Lower(line.substr(0, colon)),
+                               std::string(Trim(line.substr(colon + 1))));
       }
       if (e == std::string_view::npos) break;
       rest.remove_prefix(e + 2);
@@ -205,7 +208,8 @@ std::string HttpClient::Build(std::string_view method, std::string_view target,
     req += content_type;
     req += "\r\n";
   }
-  if (!body.empty() && !has_length) req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  if (!body.empty() && !has_length)
+    req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   req += "\r\n";
   req += body;
   return req;
@@ -241,10 +245,10 @@ bool HttpClient::WaitForClose(int timeout_ms) {
   return true;
 }
 
-std::optional<HttpResult> HttpRequestOnce(int port, std::string_view method,
-                                          std::string_view target, std::string_view body,
-                                          const std::vector<std::pair<std::string, std::string>>& headers,
-                                          std::string_view content_type) {
+std::optional<HttpResult> HttpRequestOnce(
+    int port, std::string_view method, std::string_view target, std::string_view body,
+    const std::vector<std::pair<std::string, std::string>>& headers,
+    std::string_view content_type) {
   HttpClient client(port);
   if (!client.connected()) return std::nullopt;
   return client.Request(method, target, body, headers, content_type);

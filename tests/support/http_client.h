@@ -4,7 +4,6 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
-
 #include <optional>
 #include <string>
 #include <string_view>
@@ -74,9 +73,9 @@ class HttpClient {
 };
 
 // One request on a fresh connection.
-std::optional<HttpResult> HttpRequestOnce(int port, std::string_view method,
-                                          std::string_view target, std::string_view body = {},
-                                          const std::vector<std::pair<std::string, std::string>>& headers = {},
-                                          std::string_view content_type = "application/json");
+std::optional<HttpResult> HttpRequestOnce(
+    int port, std::string_view method, std::string_view target, std::string_view body = {},
+    const std::vector<std::pair<std::string, std::string>>& headers = {},
+    std::string_view content_type = "application/json");
 
 }  // namespace quire::test

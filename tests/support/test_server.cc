@@ -52,7 +52,8 @@ Status TestServer::Start() {
   o.compactor_interval_ms = options_.compactor_interval_ms;
   faults_ = nullptr;
   if (options_.fault_injection) {
-    o.wrap_backend = [this](std::unique_ptr<eventlog::Backend> b) -> std::unique_ptr<eventlog::Backend> {
+    o.wrap_backend =
+        [this](std::unique_ptr<eventlog::Backend> b) -> std::unique_ptr<eventlog::Backend> {
       auto f = std::make_unique<eventlog::FaultInjectingBackend>(std::move(b));
       faults_ = f.get();
       return f;

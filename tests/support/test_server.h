@@ -50,7 +50,8 @@ class TestServer {
  public:
   // 127.0.0.1, port 0, memory://, log level warn.
   static Config MemoryConfig();
-  // As MemoryConfig() but on the SQLite file `path` (absolute or relative) (synchronous=NORMAL to keep tests fast).
+  // As MemoryConfig() but on the SQLite file `path` (absolute or relative) (synchronous=NORMAL to
+  // keep tests fast).
   static Config SqliteConfig(const std::string& path);
 
   explicit TestServer(Config config, TestServerOptions options = {});
