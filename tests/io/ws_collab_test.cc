@@ -2,8 +2,11 @@
 // real WebSocket clients, both storage modes.
 #include <catch2/catch.hpp>
 #include <set>
+#include <thread>
 
+#include "cli/server_app.h"
 #include "core/base64.h"
+#include "core/codec.h"
 #include "tests/support/ws_harness.h"
 
 namespace quire::test {
@@ -308,6 +311,69 @@ TEST_CASE("JoiningDuringACommitStreamMissesAndRepeatsNothing") {
     if (!m.ok()) break;
     CHECK((*m)["type"] != "remote_update");
   }
+}
+
+}  // namespace
+}  // namespace quire::test
+
+namespace quire::test {
+namespace {
+
+// Yjs updates of "Hello" typed one character per transaction (tests/data/yjs/vectors.json,
+// case single_client_typing).
+const std::vector<std::string> kHelloUpdates = {
+    "AQEBAAQBAXQBSAA=", "AQEBAYQBAAFlAA==", "AQEBAoQBAQFsAA==", "AQEBA4QBAgFsAA==",
+    "AQEBBIQBAwFvAA=="};
+
+Bytes FoldAll(ByteView snapshot, const std::vector<Bytes>& updates) {
+  std::vector<ByteView> views(updates.begin(), updates.end());
+  auto folded = CodecFor(CrdtKind::kYjs).Fold(snapshot, views);
+  REQUIRE(folded.ok());
+  return std::move(folded).value();
+}
+
+TEST_CASE("YjsDocumentCompactedMeanwhileGivesANewcomerAnEquivalentState") {
+  auto mode = GENERATE(StorageMode::kMemory, StorageMode::kSqlite);
+  INFO(StorageModeName(mode));
+  WsHarness h(mode, [](Config& c) { c.snapshot_every_updates = 3; });
+  std::string doc = h.CreateDocument("yjs");
+  auto a = h.JoinWithState(doc, "alice");
+  std::vector<Bytes> sent;
+  for (size_t i = 0; i < kHelloUpdates.size(); ++i) {
+    REQUIRE(a->SendJson({{"type", "update"},
+                         {"opId", "h" + std::to_string(i)},
+                         {"deltaB64", kHelloUpdates[i]}})
+                .ok());
+    REQUIRE(a->NextOfType("ack").ok());
+    sent.push_back(std::move(Base64Decode(kHelloUpdates[i])).value());
+  }
+  h.server().RunOnLoop([](cli::ServerApp& app) { app.documents().RunCompactor(); });
+  // The fold runs off the loop and commits a snapshot event; wait for it to land.
+  Seq folded = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (folded == 0 && std::chrono::steady_clock::now() < deadline) {
+    h.server().RunOnLoop([&](cli::ServerApp& app) {
+      if (const auto* r = app.documents().Find(doc)) folded = r->snapshot_version;
+    });
+    if (folded == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  REQUIRE(folded > 0);
+
+  json state;
+  auto b = h.JoinWithState(doc, "bob", &state);
+  Bytes snapshot = std::move(Base64Decode(state["snapshotB64"].get<std::string>())).value();
+  CHECK(state["version"].get<Seq>() > 0);  // the compactor folded
+  // The tail ends where alice's presence begins (headSeq may be a snapshot event's seq).
+  std::vector<Bytes> tail;
+  for (;;) {
+    auto m = b->NextJson();
+    REQUIRE(m.ok());
+    if ((*m)["type"] == "presence") break;
+    REQUIRE((*m)["type"] == "remote_update");
+    CHECK((*m)["seq"].get<Seq>() > state["version"].get<Seq>());
+    tail.push_back(std::move(Base64Decode((*m)["deltaB64"].get<std::string>())).value());
+  }
+  CHECK(FoldAll(snapshot, tail) == FoldAll({}, sent));
 }
 
 }  // namespace
