@@ -64,6 +64,7 @@ struct StreamLog {
   std::string received;
   bool shutdown = false;
   bool closed = false;
+  int drained = 0;
 };
 
 class EchoStream final : public StreamHandler {
@@ -77,6 +78,10 @@ class EchoStream final : public StreamHandler {
     }
     for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     t_.Send(s);
+  }
+  void OnDrained() override {
+    std::lock_guard<std::mutex> lock(log_->mu);
+    ++log_->drained;
   }
   void OnShutdown() override {
     {
@@ -387,6 +392,21 @@ TEST_CASE("Http10RequestWithoutKeepAliveIsClosedAfterTheAnswer", "[http]") {
   CHECK(server.Stop() == 0);
 }
 
+TEST_CASE("HeadAnswerHasHeadersButNoBody", "[http]") {
+  ServerThread server;
+  HttpClient c(server.port());
+  auto r = c.Request("HEAD", "/h");
+  REQUIRE(r.has_value());
+  CHECK(r->status == 200);
+  CHECK(std::stoul(r->Header("content-length").value_or("0")) > 0);
+  CHECK(r->body.empty());
+  // No stray body bytes: the next answer on the connection parses.
+  auto next = c.Request("GET", "/next");
+  REQUIRE(next.has_value());
+  CHECK(next->Json()["path"] == "/next");
+  CHECK(server.Stop() == 0);
+}
+
 TEST_CASE("ConnectionCloseRequestIsClosedAfterTheAnswer", "[http]") {
   ServerThread server;
   HttpClient c(server.port());
@@ -432,6 +452,7 @@ TEST_CASE("UpgradeIsHandedOverWithLeftoverBytes", "[http][upgrade]") {
   CHECK(stopped.get() == 0);
   std::lock_guard<std::mutex> lock(log->mu);
   CHECK(log->received == "hello world");
+  CHECK(log->drained >= 1);  // the echoes were written out
   CHECK(log->shutdown);
   CHECK(log->closed);
 }
