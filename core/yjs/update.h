@@ -90,14 +90,18 @@ struct Update {
 using StateVector = std::map<uint64_t, uint64_t>;
 
 // Decodes and validates a whole v1 update: every struct and content kind, strict UTF-8, valid
-// JSON in JSON/Embed/Format content, varints up to 2^53-1, no zero-length structs, no bytes
-// after the delete set. The result borrows `update`.
+// JSON in JSON/Embed/Format content (JSON.parse would throw in every client), subdocument
+// options that are an object, minimal varints up to 2^53-1, clocks that stay below 2^53, no
+// zero-length structs, no bytes after the delete set. yjs never writes what this rejects.
+// The result borrows `update`.
 Result<Update> DecodeUpdate(ByteView update);
 Status ValidateUpdate(ByteView update);
 
 // Y.mergeUpdates: one update holding everything the inputs hold. One input is returned
 // unchanged (after validation); no inputs give the empty update 00 00. Runs in
-// O(total structs * log(inputs)).
+// O(total structs * log(inputs)) time; memory is the output plus one struct per input.
+// An input whose client blocks are not in yjs's order (client descending) is re-sorted first;
+// yjs's own merge would drop structs of such input.
 Result<Bytes> MergeUpdates(std::span<const ByteView> updates);
 
 // Y.diffUpdate: the part of `update` that a peer with `state_vector` is missing (plus the whole
