@@ -37,7 +37,7 @@ class ServerApp::Impl {
   Status Start();
   Status Run();
   void RequestShutdown();
-  void Post(std::function<void()> fn);
+  bool Post(std::function<void()> fn);
 
   void BeginShutdown();
   void OnServerClosed();
@@ -234,11 +234,12 @@ void ServerApp::Impl::RequestShutdown() {
   if (async_ready_ && !stopped_) uv_async_send(&wakeup_);
 }
 
-void ServerApp::Impl::Post(std::function<void()> fn) {
+bool ServerApp::Impl::Post(std::function<void()> fn) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!async_ready_ || stopped_) return;
+  if (!async_ready_ || stopped_) return false;
   posted_.push_back(std::move(fn));
   uv_async_send(&wakeup_);
+  return true;
 }
 
 void ServerApp::Impl::BeginShutdown() {
@@ -276,10 +277,14 @@ void ServerApp::Impl::OnLogClosed() {
 }
 
 void ServerApp::Impl::CloseHandles() {
+  std::deque<std::function<void()>> late;
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopped_ = true;
+    late.swap(posted_);
   }
+  // Posted before the stop but not yet run: run them now, since wakeup_ is about to close.
+  for (auto& fn : late) fn();
   if (handles_open_) {
     uv_close(reinterpret_cast<uv_handle_t*>(&wakeup_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&compactor_), nullptr);
@@ -340,7 +345,7 @@ int ServerApp::port() const { return impl_->port_; }
 const std::string& ServerApp::storage_description() const { return impl_->storage_description_; }
 Status ServerApp::Run() { return impl_->Run(); }
 void ServerApp::RequestShutdown() { impl_->RequestShutdown(); }
-void ServerApp::Post(std::function<void()> fn) { impl_->Post(std::move(fn)); }
+bool ServerApp::Post(std::function<void()> fn) { return impl_->Post(std::move(fn)); }
 uv_loop_s* ServerApp::loop() { return &impl_->loop_; }
 projection::DocumentService& ServerApp::documents() { return *impl_->docs_; }
 io::Metrics& ServerApp::metrics() { return impl_->metrics_; }

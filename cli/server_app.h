@@ -66,8 +66,9 @@ class ServerApp {
 
   // Any thread: starts the graceful shutdown (idempotent).
   void RequestShutdown();
-  // Any thread: runs `fn` on the loop thread (dropped if the app has stopped).
-  void Post(std::function<void()> fn);
+  // Any thread: runs `fn` on the loop thread. False (and `fn` dropped) when the app is not
+  // running: before Start() succeeded or once the shutdown closed its handles.
+  bool Post(std::function<void()> fn);
 
   // Loop thread only.
   uv_loop_s* loop();

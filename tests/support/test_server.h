@@ -74,7 +74,7 @@ class TestServer {
   // thread-safe.
   eventlog::FaultInjectingBackend* faults() const { return faults_; }
 
-  // Runs `fn` on the server's loop thread and waits for it.
+  // Runs `fn` on the server's loop thread and waits for it (does nothing when not running).
   void RunOnLoop(const std::function<void(cli::ServerApp&)>& fn);
 
  private:
