@@ -21,9 +21,12 @@ constexpr int kPrunedKind = 0;
 // Bound on cached per-document heads; the cache is dropped and refilled lazily beyond it.
 constexpr size_t kMaxCachedDocuments = 100'000;
 // WAL size (pages) after a commit that wakes the background checkpointer, and the size at
-// which the writer checkpoints inline instead (when the checkpointer cannot keep up).
+// which the writer checkpoints inline. A checkpoint that runs while commits keep coming never
+// catches up with the last frames, and SQLite starts the WAL over only when every frame is
+// copied; the inline checkpoint copies the few frames the background one left behind, so the
+// WAL stays around kInlineCheckpointPages (16 MiB) instead of growing without bound.
 constexpr int kCheckpointPages = 1000;
-constexpr int kInlineCheckpointPages = 64'000;
+constexpr int kInlineCheckpointPages = 4000;
 
 // Migration i takes a database from user_version i to i + 1. Never edit a released entry:
 // append a new one and bump kSchemaVersion.
@@ -307,6 +310,7 @@ class SqliteBackend final : public Backend {
     // The checkpointer's connection closes first, so that closing the writer (the last
     // connection) checkpoints and removes the WAL. Statements are finalized before their
     // connection closes.
+    if (db_ != nullptr) sqlite3_wal_hook(db_, nullptr, nullptr);
     checkpointer_.reset();
     stmts_.reset();
     if (db_ != nullptr) sqlite3_close_v2(db_);

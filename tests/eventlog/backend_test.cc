@@ -416,6 +416,39 @@ PRAGMA user_version = 1;
   CHECK(c.statuses[2].code() == StatusCode::kAlreadyExists);
 }
 
+TEST_CASE("SqliteWalIsCheckpointedInTheBackgroundAndRemovedOnClose", "[sqlite]") {
+  TempDir dir;
+  const std::string wal = dir.path() + "/log.db-wal";
+  BackendOptions normal;
+  normal.sync_mode = SyncMode::kNormal;
+  uintmax_t largest_wal = 0;
+  {
+    auto backend = MustOpen(dir.SqliteUrl(), normal);
+    std::vector<Event> batch;
+    for (int d = 0; d < 100; ++d) batch.push_back(Created("d" + std::to_string(d)));
+    Commit(*backend, batch);
+    // Each commit rewrites the tail pages of 100 documents in two indexes (~200 pages, with
+    // 200 commits ~90 MB of WAL if it never started over).
+    for (int round = 0; round < 200; ++round) {
+      batch.clear();
+      for (int i = 0; i < 1000; ++i) {
+        batch.push_back(Update("d" + std::to_string(i % 100), std::to_string(round * 1000 + i)));
+      }
+      Commit(*backend, batch);
+      largest_wal = std::max(largest_wal, std::filesystem::file_size(wal));
+    }
+    auto events = backend->ReadEvents("d7", 0, SIZE_MAX);
+    REQUIRE(events.ok());
+    CHECK(events->size() == 2001);
+  }
+  INFO("largest WAL " << largest_wal);
+  CHECK(largest_wal < (40u << 20));  // ~90 MB if the WAL never started over
+  CHECK_FALSE(std::filesystem::exists(wal));  // the last connection checkpointed and removed it
+  auto reopened = MustOpen(dir.SqliteUrl());
+  auto catalog = testing::CatalogById(*reopened);
+  CHECK(catalog["d7"].update_count == 2000);
+}
+
 TEST_CASE("SqlitePrdTablesAreViewsOverTheEvents", "[sqlite]") {
   TempDir dir;
   {
