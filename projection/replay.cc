@@ -277,6 +277,14 @@ class ReplayChecker::Impl {
   }
 
   Status CheckHeadState(eventlog::Backend& backend) {
+    // Tails still to compare: one cursor per document.
+    struct Cursor {
+      const DocumentId* id;
+      const DocState* doc;
+      Seq after;
+      size_t next = 0;
+    };
+    std::vector<Cursor> cursors;
     for (const auto& [id, doc] : docs_) {
       auto snapshot = backend.ReadLatestSnapshot(id);
       if (!snapshot.ok()) return snapshot.status();
@@ -298,38 +306,47 @@ class ReplayChecker::Impl {
                            : std::string("none")));
         continue;
       }
-      // The tail as the server loads it, read in chunks.
-      size_t next = 0;
-      Seq after = doc.snapshot_version;
-      bool mismatch = false;
-      constexpr size_t kChunk = 4096;
-      while (!mismatch) {
-        auto events = backend.ReadEvents(id, after, kChunk);
+      cursors.push_back(Cursor{&id, &doc, doc.snapshot_version});
+    }
+    // The tails as the server loads them (ReadEvents after the snapshot's version), read in
+    // rounds of one chunk per document: documents interleave in the log, so the chunks of one
+    // round sit in nearby pages and each page is read about once.
+    constexpr size_t kChunk = 64;
+    while (!cursors.empty()) {
+      size_t kept = 0;
+      for (size_t c = 0; c < cursors.size(); ++c) {
+        Cursor& cur = cursors[c];
+        const DocState& doc = *cur.doc;
+        auto events = backend.ReadEvents(*cur.id, cur.after, kChunk);
         if (!events.ok()) return events.status();
+        bool done = events->size() < kChunk;
         for (const Event& e : *events) {
-          after = e.seq;
+          cur.after = e.seq;
           if (e.kind != EventKind::kUpdate) continue;
-          if (next >= doc.tail.size()) {
-            Violation(id, e.seq, "head_state", "the loaded tail has an extra update");
-            mismatch = true;
+          if (cur.next >= doc.tail.size()) {
+            Violation(*cur.id, e.seq, "head_state", "the loaded tail has an extra update");
+            done = true;
             break;
           }
-          const TailRef& t = doc.tail[next++];
+          const TailRef& t = doc.tail[cur.next++];
           if (t.seq != e.seq || doc.op_ids.Get(t.op_id) != e.op_id ||
               !SameBytes(e.payload, ByteView(doc.arena.data() + t.offset, t.size))) {
-            Violation(id, e.seq, "head_state",
+            Violation(*cur.id, e.seq, "head_state",
                       "the loaded tail differs from the stream at seq " + std::to_string(t.seq));
-            mismatch = true;
+            done = true;
+            cur.next = doc.tail.size();  // reported once
             break;
           }
         }
-        if (events->size() < kChunk) break;
+        if (!done) {
+          cursors[kept++] = cur;
+        } else if (cur.next != doc.tail.size()) {
+          Violation(*cur.id, doc.tail[cur.next].seq, "head_state",
+                    "the loaded tail lacks " + std::to_string(doc.tail.size() - cur.next) +
+                        " update(s)");
+        }
       }
-      if (!mismatch && next != doc.tail.size()) {
-        Violation(id, doc.tail[next].seq, "head_state",
-                  "the loaded tail lacks " + std::to_string(doc.tail.size() - next) +
-                      " update(s)");
-      }
+      cursors.resize(kept);
     }
     return Status::Ok();
   }

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "eventlog/backend.h"
 #include "eventlog/document_record.h"
 
 namespace quire::projection {
@@ -156,6 +157,78 @@ TEST_CASE("ReplayKeepsAtMostMaxViolationsButCountsAll", "[replay]") {
   ReplayReport r = checker.Finish();
   CHECK(r.violation_count == 4);
   CHECK(r.violations.size() == 2);
+}
+
+// Serves the stored events but loses one update on the per-document read path, or the
+// latest snapshot: what a broken index or query would do.
+class LossyBackend final : public eventlog::Backend {
+ public:
+  explicit LossyBackend(std::unique_ptr<eventlog::Backend> inner) : inner_(std::move(inner)) {}
+  Seq lose_update_seq = 0;
+  bool lose_snapshot = false;
+
+  Status CommitBatch(std::span<const eventlog::AppendRequest> batch,
+                     std::span<eventlog::AppendResult> results,
+                     std::span<Status> statuses) override {
+    return inner_->CommitBatch(batch, results, statuses);
+  }
+  Result<std::vector<Event>> ReadEvents(const DocumentId& id, Seq after, size_t limit) override {
+    auto events = inner_->ReadEvents(id, after, limit);
+    if (events.ok()) {
+      std::erase_if(*events, [&](const Event& e) { return e.seq == lose_update_seq; });
+    }
+    return events;
+  }
+  Result<std::optional<Event>> ReadLatestSnapshot(const DocumentId& id) override {
+    if (lose_snapshot) return std::optional<Event>();
+    return inner_->ReadLatestSnapshot(id);
+  }
+  Result<std::vector<DocumentRecord>> ReadCatalog() override { return inner_->ReadCatalog(); }
+  Status ForEachEvent(const std::function<Status(const Event&)>& visit) override {
+    return inner_->ForEachEvent(visit);
+  }
+  Status PruneUpdates(const DocumentId& id, Seq up_to) override {
+    return inner_->PruneUpdates(id, up_to);
+  }
+  Status Recover() override { return inner_->Recover(); }
+  std::string Describe() const override { return "lossy " + inner_->Describe(); }
+
+ private:
+  std::unique_ptr<eventlog::Backend> inner_;
+};
+
+TEST_CASE("ReplayReportsHeadStateTheBackendLoadsDifferently", "[replay]") {
+  auto memory = eventlog::OpenBackend("memory://", {});
+  REQUIRE(memory.ok());
+  LossyBackend backend(std::move(memory).value());
+  std::vector<eventlog::AppendRequest> batch;
+  for (int d = 0; d < 3; ++d) {
+    std::string id = "doc-" + std::to_string(d);
+    batch.push_back(Created(id));
+    for (int u = 0; u < 100; ++u) batch.push_back(Update(id, 0, "op-" + std::to_string(u), "x"));
+    batch.push_back(Snap(id, 0, 51, std::string(50, 'x')));
+  }
+  std::vector<eventlog::AppendResult> results(batch.size());
+  std::vector<Status> statuses(batch.size());
+  REQUIRE(backend.CommitBatch(batch, results, statuses).ok());
+  for (const Status& st : statuses) REQUIRE(st.ok());
+
+  auto clean = Replay(backend);
+  REQUIRE(clean.ok());
+  CHECK(clean->clean());
+  CHECK(clean->folds_checked == 3);
+
+  backend.lose_update_seq = 90;  // in every document's tail (after version 51)
+  auto lossy = Replay(backend);
+  REQUIRE(lossy.ok());
+  CHECK(Checks(*lossy) == std::vector<std::string>{"head_state", "head_state", "head_state"});
+
+  backend.lose_update_seq = 0;
+  backend.lose_snapshot = true;
+  auto no_snapshot = Replay(backend);
+  REQUIRE(no_snapshot.ok());
+  CHECK(no_snapshot->violation_count == 3);
+  CHECK(Checks(*no_snapshot)[0] == "head_state");
 }
 
 }  // namespace
