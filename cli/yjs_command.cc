@@ -107,7 +107,8 @@ Status Run(std::string_view command, const std::vector<Bytes>& inputs, bool json
     return Status::Ok();
   }
   if (command == "diff") {
-    if (inputs.size() != 2) return Status::InvalidArgument("diff takes an update and a state vector");
+    if (inputs.size() != 2)
+      return Status::InvalidArgument("diff takes an update and a state vector");
     auto diff = yjs::DiffUpdate(inputs[0], inputs[1]);
     if (!diff.ok()) return diff.status();
     *bytes = std::move(*diff);
@@ -122,8 +123,8 @@ Status Run(std::string_view command, const std::vector<Bytes>& inputs, bool json
   }
   if (command == "inspect") {
     if (inputs.size() != 1) return Status::InvalidArgument("inspect takes one update");
-    auto out = yjs::InspectUpdate(inputs[0],
-                                  json ? yjs::InspectFormat::kJson : yjs::InspectFormat::kText);
+    auto out =
+        yjs::InspectUpdate(inputs[0], json ? yjs::InspectFormat::kJson : yjs::InspectFormat::kText);
     if (!out.ok()) return out.status();
     *text = std::move(*out);
     *is_text = true;
@@ -133,7 +134,8 @@ Status Run(std::string_view command, const std::vector<Bytes>& inputs, bool json
     if (inputs.empty()) return Status::InvalidArgument("validate takes at least one update");
     for (size_t i = 0; i < inputs.size(); ++i) {
       Status st = yjs::ValidateUpdate(inputs[i]);
-      if (!st.ok()) return Status::InvalidArgument("input " + std::to_string(i + 1) + ": " + st.message());
+      if (!st.ok())
+        return Status::InvalidArgument("input " + std::to_string(i + 1) + ": " + st.message());
     }
     *text = "valid";
     *is_text = true;

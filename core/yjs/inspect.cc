@@ -11,7 +11,7 @@ namespace {
 using internal::AppendJsonString;
 using internal::Reader;
 
-constexpr const char* kTypeNames[] = {"YArray",       "YMap",     "YText",    "YXmlElement",
+constexpr const char* kTypeNames[] = {"YArray",       "YMap",     "YText",   "YXmlElement",
                                       "YXmlFragment", "YXmlHook", "YXmlText"};
 
 void AppendId(std::string* out, const Id& id) {
@@ -109,9 +109,12 @@ std::string ContentJson(const Struct& s) {
 
 const char* StructName(StructKind kind) {
   switch (kind) {
-    case StructKind::kGc: return "GC";
-    case StructKind::kSkip: return "Skip";
-    case StructKind::kItem: return "Item";
+    case StructKind::kGc:
+      return "GC";
+    case StructKind::kSkip:
+      return "Skip";
+    case StructKind::kItem:
+      return "Item";
   }
   return "?";
 }
@@ -122,9 +125,15 @@ std::string StructJson(const Struct& s) {
   out += ",\"length\":" + std::to_string(s.length);
   if (s.kind == StructKind::kItem) {
     out += ",\"origin\":";
-    if (s.has_origin) AppendId(&out, s.origin); else out += "null";
+    if (s.has_origin)
+      AppendId(&out, s.origin);
+    else
+      out += "null";
     out += ",\"rightOrigin\":";
-    if (s.has_right_origin) AppendId(&out, s.right_origin); else out += "null";
+    if (s.has_right_origin)
+      AppendId(&out, s.right_origin);
+    else
+      out += "null";
     out += ",\"parent\":";
     if (s.parent_kind == ParentKind::kRoot) {
       out += "{\"root\":";
@@ -138,7 +147,10 @@ std::string StructJson(const Struct& s) {
       out += "null";
     }
     out += ",\"parentSub\":";
-    if (s.has_parent_sub) AppendJsonString(&out, s.parent_sub); else out += "null";
+    if (s.has_parent_sub)
+      AppendJsonString(&out, s.parent_sub);
+    else
+      out += "null";
     out += ",\"content\":" + ContentJson(s);
   }
   out += '}';
@@ -187,8 +199,8 @@ Result<std::string> InspectUpdate(ByteView update, InspectFormat format) {
       out += '[' + std::to_string(c.client) + ",[";
       for (size_t k = 0; k < c.ranges.size(); ++k) {
         if (k > 0) out += ',';
-        out += '[' + std::to_string(c.ranges[k].clock) + ',' + std::to_string(c.ranges[k].len) +
-               ']';
+        out +=
+            '[' + std::to_string(c.ranges[k].clock) + ',' + std::to_string(c.ranges[k].len) + ']';
       }
       out += "]]";
     }

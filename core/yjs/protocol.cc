@@ -73,9 +73,7 @@ Result<Message> DecodeMessage(ByteView frame) {
   }
 }
 
-Bytes EncodeSyncStep1(ByteView state_vector) {
-  return SyncMessage(SyncType::kStep1, state_vector);
-}
+Bytes EncodeSyncStep1(ByteView state_vector) { return SyncMessage(SyncType::kStep1, state_vector); }
 Bytes EncodeSyncStep2(ByteView update) { return SyncMessage(SyncType::kStep2, update); }
 Bytes EncodeSyncUpdate(ByteView update) { return SyncMessage(SyncType::kUpdate, update); }
 
@@ -116,8 +114,7 @@ Result<std::vector<AwarenessEntry>> DecodeAwarenessUpdate(ByteView update) {
   out.reserve(n);
   for (uint64_t i = 0; i < n; ++i) {
     AwarenessEntry e;
-    if (!r.ReadVarUint(&e.client) || !r.ReadVarUint(&e.clock) ||
-        !r.ReadVarString(&e.state_json)) {
+    if (!r.ReadVarUint(&e.client) || !r.ReadVarUint(&e.clock) || !r.ReadVarString(&e.state_json)) {
       return r.ErrorStatus("awareness entry");
     }
     if (!internal::ValidJson(e.state_json)) {

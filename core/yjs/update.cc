@@ -10,16 +10,26 @@ namespace quire::yjs {
 
 std::string_view ContentKindName(ContentKind kind) {
   switch (kind) {
-    case ContentKind::kNone: return "None";
-    case ContentKind::kDeleted: return "Deleted";
-    case ContentKind::kJson: return "JSON";
-    case ContentKind::kBinary: return "Binary";
-    case ContentKind::kString: return "String";
-    case ContentKind::kEmbed: return "Embed";
-    case ContentKind::kFormat: return "Format";
-    case ContentKind::kType: return "Type";
-    case ContentKind::kAny: return "Any";
-    case ContentKind::kDoc: return "Doc";
+    case ContentKind::kNone:
+      return "None";
+    case ContentKind::kDeleted:
+      return "Deleted";
+    case ContentKind::kJson:
+      return "JSON";
+    case ContentKind::kBinary:
+      return "Binary";
+    case ContentKind::kString:
+      return "String";
+    case ContentKind::kEmbed:
+      return "Embed";
+    case ContentKind::kFormat:
+      return "Format";
+    case ContentKind::kType:
+      return "Type";
+    case ContentKind::kAny:
+      return "Any";
+    case ContentKind::kDoc:
+      return "Doc";
   }
   return "unknown";
 }
@@ -161,7 +171,8 @@ bool UpdateReader::Next(Struct* s) {
       }
     }
     const size_t start = r_.pos();
-    if (!ReadContent(ref, s)) return Error(std::string(ContentKindName(s->content_kind)) + " content");
+    if (!ReadContent(ref, s))
+      return Error(std::string(ContentKindName(s->content_kind)) + " content");
     s->content = r_.Span(start, r_.pos());
   } else {
     r_.Fail("unknown struct ref");

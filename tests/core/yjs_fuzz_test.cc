@@ -1,7 +1,6 @@
 // Replays the fuzz corpus (tests/data/yjs/fuzz_corpus/, seeded from the yjs vectors; see
 // tests/core/yjs_fuzz.sh) through the fuzz target's checks, plus byte-level mutations of it.
 #include <catch2/catch.hpp>
-
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -44,10 +43,16 @@ TEST_CASE("MutatedCorpusKeepsTheFuzzChecks", "[yjs][fuzz]") {
     Bytes data = corpus[rng() % corpus.size()].second;
     if (data.size() <= 4) continue;
     switch (rng() % 4) {
-      case 0: data[4 + rng() % (data.size() - 4)] = static_cast<uint8_t>(rng()); break;
-      case 1: data.erase(data.begin() + 4 + static_cast<long>(rng() % (data.size() - 4))); break;
-      case 2: data.insert(data.begin() + 4 + static_cast<long>(rng() % (data.size() - 4)),
-                          static_cast<uint8_t>(rng())); break;
+      case 0:
+        data[4 + rng() % (data.size() - 4)] = static_cast<uint8_t>(rng());
+        break;
+      case 1:
+        data.erase(data.begin() + 4 + static_cast<long>(rng() % (data.size() - 4)));
+        break;
+      case 2:
+        data.insert(data.begin() + 4 + static_cast<long>(rng() % (data.size() - 4)),
+                    static_cast<uint8_t>(rng()));
+        break;
       default: {
         // Splice another corpus entry's tail in.
         const Bytes& other = corpus[rng() % corpus.size()].second;

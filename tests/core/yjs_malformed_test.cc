@@ -1,7 +1,6 @@
 // Malformed updates: every one is an InvalidArgument, never a crash, undefined behaviour or an
 // allocation sized by a count the bytes cannot back (the ASan build runs these too).
 #include <catch2/catch.hpp>
-
 #include <random>
 #include <string>
 #include <vector>
@@ -63,7 +62,9 @@ Bytes Concat(std::initializer_list<Bytes> parts) {
 // One client block {client 1, clock 0} holding one struct with `body`, then an empty delete set.
 Bytes OneStruct(const Bytes& body) { return Concat({{1, 1, 1, 0}, body, {0}}); }
 // A String item under root "t".
-Bytes StringItem(const Bytes& varstring) { return OneStruct(Concat({{0x04, 0x01, 0x01, 't'}, varstring})); }
+Bytes StringItem(const Bytes& varstring) {
+  return OneStruct(Concat({{0x04, 0x01, 0x01, 't'}, varstring}));
+}
 
 TEST_CASE("EveryTruncationOfAValidUpdateIsRejected", "[yjs][malformed]") {
   size_t checked = 0;
@@ -88,8 +89,8 @@ TEST_CASE("OverlongAndOversizedVarintsAreRejected", "[yjs][malformed]") {
   // Client id 1 written as 81 00 (not minimal).
   ExpectRejectedEverywhere(Bytes{1, 1, 0x81, 0x00, 0, 0x04, 1, 1, 't', 1, 'H', 0});
   // Nine continuation bytes.
-  ExpectRejectedEverywhere(
-      Bytes{1, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0, 0x04, 1, 1, 't', 1, 'H', 0});
+  ExpectRejectedEverywhere(Bytes{1, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0,
+                                 0x04, 1, 1, 't', 1, 'H', 0});
   // 2^53 (one above lib0's limit) as the start clock.
   ExpectRejectedEverywhere(
       Bytes{1, 1, 1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10, 0x04, 1, 1, 't', 1, 'H', 0});
@@ -99,8 +100,7 @@ TEST_CASE("OverlongAndOversizedVarintsAreRejected", "[yjs][malformed]") {
   // Overlong varInt inside an `any`: 7d 80 00.
   ExpectRejectedEverywhere(OneStruct({0x08, 1, 1, 'a', 1, 0x7d, 0x80, 0x00}));
   // A delete range past 2^53-1.
-  ExpectRejectedEverywhere(
-      Bytes{0, 1, 1, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x02});
+  ExpectRejectedEverywhere(Bytes{0, 1, 1, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x02});
 }
 
 TEST_CASE("UnknownRefsAreRejected", "[yjs][malformed]") {
@@ -137,8 +137,8 @@ TEST_CASE("InvalidUtf8IsRejected", "[yjs][malformed]") {
 }
 
 TEST_CASE("InvalidJsonContentIsRejected", "[yjs][malformed]") {
-  const std::vector<std::string> bad = {"", "{", "[1,]", "{\"a\"}", "01", "tru", "\"\x01\"",
-                                        "1 2", "{\"a\":1,}", "\"\\x\"", "nul", "-"};
+  const std::vector<std::string> bad = {"",         "{",   "[1,]",       "{\"a\"}", "01",  "tru",
+                                        "\"\x01\"", "1 2", "{\"a\":1,}", "\"\\x\"", "nul", "-"};
   for (const std::string& text : bad) {
     INFO(text);
     CHECK_FALSE(internal::ValidJson(text));
@@ -148,7 +148,8 @@ TEST_CASE("InvalidJsonContentIsRejected", "[yjs][malformed]") {
     ExpectRejectedEverywhere(OneStruct(Concat({{0x06, 1, 1, 't', 1, 'b'}, vs})));  // format
     ExpectRejectedEverywhere(OneStruct(Concat({{0x02, 1, 1, 'a', 1}, vs})));       // JSON
   }
-  for (const std::string text : {"null", " {\"a\" : [1, -2.5e3, true, \"\\u00e9\"]} ", "0", "\"\""}) {
+  for (const std::string text :
+       {"null", " {\"a\" : [1, -2.5e3, true, \"\\u00e9\"]} ", "0", "\"\""}) {
     INFO(text);
     CHECK(internal::ValidJson(text));
   }
@@ -156,33 +157,34 @@ TEST_CASE("InvalidJsonContentIsRejected", "[yjs][malformed]") {
 
 TEST_CASE("LengthsPastTheBufferAreRejected", "[yjs][malformed]") {
   ExpectRejectedEverywhere(StringItem({100, 'a', 'b', 'c'}));
-  ExpectRejectedEverywhere(OneStruct({0x03, 1, 1, 'a', 0x90, 0x4e, 1, 2, 3}));   // binary
-  ExpectRejectedEverywhere(OneStruct({0x04, 1, 50, 't', 1, 'H'}));               // root name
-  ExpectRejectedEverywhere(OneStruct({0x08, 1, 1, 'a', 1, 0x74, 9, 1}));         // any bytes
-  ExpectRejectedEverywhere(OneStruct({0x08, 1, 1, 'a', 1, 0x7b, 0x3f, 0xf0}));   // float64
+  ExpectRejectedEverywhere(OneStruct({0x03, 1, 1, 'a', 0x90, 0x4e, 1, 2, 3}));  // binary
+  ExpectRejectedEverywhere(OneStruct({0x04, 1, 50, 't', 1, 'H'}));              // root name
+  ExpectRejectedEverywhere(OneStruct({0x08, 1, 1, 'a', 1, 0x74, 9, 1}));        // any bytes
+  ExpectRejectedEverywhere(OneStruct({0x08, 1, 1, 'a', 1, 0x7b, 0x3f, 0xf0}));  // float64
 }
 
 TEST_CASE("AbsurdCountsAreRejectedWithoutAllocating", "[yjs][malformed]") {
   const Bytes huge = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f};  // 2^53-1
-  ExpectRejectedEverywhere(Concat({huge, {0}}));                             // client blocks
-  ExpectRejectedEverywhere(Concat({{1}, huge, {1, 0, 0x0a, 1, 0}}));         // structs
-  ExpectRejectedEverywhere(Concat({{0}, huge}));                             // delete set clients
-  ExpectRejectedEverywhere(Concat({{0, 1, 1}, huge, {0, 1}}));               // delete ranges
-  ExpectRejectedEverywhere(OneStruct(Concat({{0x08, 1, 1, 'a'}, huge, {0x7e}})));        // any run
+  ExpectRejectedEverywhere(Concat({huge, {0}}));                        // client blocks
+  ExpectRejectedEverywhere(Concat({{1}, huge, {1, 0, 0x0a, 1, 0}}));    // structs
+  ExpectRejectedEverywhere(Concat({{0}, huge}));                        // delete set clients
+  ExpectRejectedEverywhere(Concat({{0, 1, 1}, huge, {0, 1}}));          // delete ranges
+  ExpectRejectedEverywhere(OneStruct(Concat({{0x08, 1, 1, 'a'}, huge, {0x7e}})));  // any run
   ExpectRejectedEverywhere(OneStruct(Concat({{0x08, 1, 1, 'a', 1, 0x75}, huge, {0x7e}})));  // array
-  ExpectRejectedEverywhere(OneStruct(Concat({{0x08, 1, 1, 'a', 1, 0x76}, huge, {0x7e}})));  // object
-  ExpectRejectedEverywhere(OneStruct(Concat({{0x02, 1, 1, 'a'}, huge, {1, '1'}})));      // JSON run
+  ExpectRejectedEverywhere(
+      OneStruct(Concat({{0x08, 1, 1, 'a', 1, 0x76}, huge, {0x7e}})));                // object
+  ExpectRejectedEverywhere(OneStruct(Concat({{0x02, 1, 1, 'a'}, huge, {1, '1'}})));  // JSON run
   // A deleted run of 2^53-1 units is representable; two of them overflow the clock space.
   CHECK(ValidateUpdate(OneStruct(Concat({{0x01, 1, 1, 'a'}, huge}))).ok());
   ExpectRejectedEverywhere(Concat({{1, 2, 1, 0, 0x01, 1, 1, 'a'}, huge, {0x81, 1, 0}, huge, {0}}));
 }
 
 TEST_CASE("ZeroLengthStructsAreRejected", "[yjs][malformed]") {
-  ExpectRejectedEverywhere(OneStruct({0x00, 0}));               // GC
-  ExpectRejectedEverywhere(OneStruct({0x0a, 0}));               // Skip
-  ExpectRejectedEverywhere(StringItem({0}));                    // ""
-  ExpectRejectedEverywhere(OneStruct({0x08, 1, 1, 'a', 0}));    // Any with no values
-  ExpectRejectedEverywhere(OneStruct({0x01, 1, 1, 'a', 0}));    // Deleted 0
+  ExpectRejectedEverywhere(OneStruct({0x00, 0}));             // GC
+  ExpectRejectedEverywhere(OneStruct({0x0a, 0}));             // Skip
+  ExpectRejectedEverywhere(StringItem({0}));                  // ""
+  ExpectRejectedEverywhere(OneStruct({0x08, 1, 1, 'a', 0}));  // Any with no values
+  ExpectRejectedEverywhere(OneStruct({0x01, 1, 1, 'a', 0}));  // Deleted 0
 }
 
 TEST_CASE("DeepNestingIsHandledIteratively", "[yjs][malformed]") {

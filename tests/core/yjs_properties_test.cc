@@ -1,8 +1,7 @@
 // Properties any merge and diff must have (SPEC.md section 8), checked on the vectors and on
 // random regroupings of the 500-op random session, plus the Codec's fold and merge cost.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <map>
 #include <random>
@@ -227,7 +226,8 @@ TEST_CASE("MergeIsInsensitiveToGroupingOrderAndDuplicates", "[yjs][properties]")
     // Merge the chunk merges pairwise, in a tree.
     while (chunks.size() > 1) {
       std::vector<Bytes> next;
-      for (size_t i = 0; i + 1 < chunks.size(); i += 2) next.push_back(Merge({chunks[i], chunks[i + 1]}));
+      for (size_t i = 0; i + 1 < chunks.size(); i += 2)
+        next.push_back(Merge({chunks[i], chunks[i + 1]}));
       if (chunks.size() % 2) next.push_back(chunks.back());
       chunks = std::move(next);
     }
@@ -276,7 +276,8 @@ TEST_CASE("MergedDeleteSetsAreSortedDisjointAndCoverTheUnion", "[yjs][properties
       const auto& ranges = merged[i].ranges;
       for (size_t k = 0; k < ranges.size(); ++k) {
         if (k > 0) CHECK(ranges[k - 1].clock + ranges[k - 1].len < ranges[k].clock);
-        for (uint64_t x = 0; x < ranges[k].len; ++x) covered.insert({merged[i].client, ranges[k].clock + x});
+        for (uint64_t x = 0; x < ranges[k].len; ++x)
+          covered.insert({merged[i].client, ranges[k].clock + x});
       }
     }
     CHECK(covered == deleted);
@@ -284,8 +285,7 @@ TEST_CASE("MergedDeleteSetsAreSortedDisjointAndCoverTheUnion", "[yjs][properties
   }
   // The example of SPEC.md section 3.
   DeleteSet example = {{1, {{2, 2}, {4, 1}, {3, 3}, {9, 1}}}};
-  CHECK(MergeDeleteSets(std::vector<DeleteSet>{example}) ==
-        DeleteSet{{1, {{2, 4}, {9, 1}}}});
+  CHECK(MergeDeleteSets(std::vector<DeleteSet>{example}) == DeleteSet{{1, {{2, 4}, {9, 1}}}});
 }
 
 TEST_CASE("StateVectorsRoundTrip", "[yjs][properties]") {
@@ -305,10 +305,7 @@ TEST_CASE("StateVectorsRoundTrip", "[yjs][properties]") {
 
 TEST_CASE("BlocksInAnyOrderMergeWithoutLoss", "[yjs][properties]") {
   // Client 1 and client 2 blocks written in ascending client order (yjs writes descending).
-  Bytes ascending = {2,
-                     1, 1, 0, 0x04, 1, 1, 't', 1, 'a',
-                     1, 2, 0, 0x84, 1, 0, 1, 'b',
-                     0};
+  Bytes ascending = {2, 1, 1, 0, 0x04, 1, 1, 't', 1, 'a', 1, 2, 0, 0x84, 1, 0, 1, 'b', 0};
   REQUIRE(ValidateUpdate(ascending).ok());
   Bytes other = {1, 1, 3, 0, 0x84, 2, 0, 1, 'c', 0};
   Bytes merged = Merge({ascending, other});

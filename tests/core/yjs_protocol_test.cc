@@ -1,7 +1,6 @@
 // y-protocols framing against tests/data/yjs/protocol_vectors.json (made by y-protocols 1.0.7):
 // every frame decodes to what y-websocket meant and encodes back to the same bytes.
 #include <catch2/catch.hpp>
-
 #include <string>
 #include <vector>
 
@@ -33,14 +32,20 @@ Bytes RoundTrip(ByteView frame) {
   switch (m->type) {
     case MessageType::kSync:
       switch (m->sync_type) {
-        case SyncType::kStep1: return EncodeSyncStep1(m->payload);
-        case SyncType::kStep2: return EncodeSyncStep2(m->payload);
-        case SyncType::kUpdate: return EncodeSyncUpdate(m->payload);
+        case SyncType::kStep1:
+          return EncodeSyncStep1(m->payload);
+        case SyncType::kStep2:
+          return EncodeSyncStep2(m->payload);
+        case SyncType::kUpdate:
+          return EncodeSyncUpdate(m->payload);
       }
       break;
-    case MessageType::kAwareness: return EncodeAwarenessMessage(m->payload);
-    case MessageType::kAuth: return EncodeAuthPermissionDenied(m->auth_reason);
-    case MessageType::kQueryAwareness: return EncodeQueryAwareness();
+    case MessageType::kAwareness:
+      return EncodeAwarenessMessage(m->payload);
+    case MessageType::kAuth:
+      return EncodeAuthPermissionDenied(m->auth_reason);
+    case MessageType::kQueryAwareness:
+      return EncodeQueryAwareness();
   }
   FAIL("unreachable");
   return {};
@@ -92,8 +97,8 @@ TEST_CASE("SyncStep2AndUpdateCarryValidUpdates", "[yjs][protocol]") {
     const Bytes frame = B64(c["b64"]);
     auto m = DecodeMessage(frame);
     REQUIRE(m.ok());
-    CHECK(m->sync_type == (std::string(name) == "update_framed" ? SyncType::kUpdate
-                                                                 : SyncType::kStep2));
+    CHECK(m->sync_type ==
+          (std::string(name) == "update_framed" ? SyncType::kUpdate : SyncType::kStep2));
     CHECK(ToHex(m->payload) == ToHex(B64(c["update_b64"])));
     auto inspected = InspectUpdate(m->payload, InspectFormat::kJson);
     REQUIRE(inspected.ok());
@@ -161,18 +166,18 @@ TEST_CASE("QueryAwarenessAndAuthFrames", "[yjs][protocol]") {
 
 TEST_CASE("MalformedFramesAreRejected", "[yjs][protocol]") {
   const std::vector<Bytes> bad = {
-      {},                          // empty
-      {0x04},                      // unknown message type
-      {0x00},                      // sync without its type
-      {0x00, 0x03, 0x00},          // unknown sync type
-      {0x00, 0x00, 0x05, 0x00},    // payload past the end
+      {},                              // empty
+      {0x04},                          // unknown message type
+      {0x00},                          // sync without its type
+      {0x00, 0x03, 0x00},              // unknown sync type
+      {0x00, 0x00, 0x05, 0x00},        // payload past the end
       {0x00, 0x00, 0x01, 0x00, 0x00},  // trailing byte
-      {0x03, 0x00},                // query-awareness with a payload
-      {0x02, 0x01, 0x00},          // unknown auth type
-      {0x02, 0x00, 0x02, 0xc3},    // reason past the end
-      {0x02, 0x00, 0x01, 0xff},    // reason not UTF-8
-      {0x01, 0x80},                // truncated varUint
-      {0x80, 0x00},                // overlong varUint
+      {0x03, 0x00},                    // query-awareness with a payload
+      {0x02, 0x01, 0x00},              // unknown auth type
+      {0x02, 0x00, 0x02, 0xc3},        // reason past the end
+      {0x02, 0x00, 0x01, 0xff},        // reason not UTF-8
+      {0x01, 0x80},                    // truncated varUint
+      {0x80, 0x00},                    // overlong varUint
   };
   for (const Bytes& b : bad) {
     INFO(ToHex(b));
@@ -187,8 +192,10 @@ TEST_CASE("MalformedFramesAreRejected", "[yjs][protocol]") {
     for (size_t n = 0; n < frame.size(); ++n) {
       ByteView prefix(frame.data(), n);
       INFO(name << " prefix " << n);
-      if (framed) CHECK_FALSE(DecodeMessage(prefix).ok());
-      else CHECK_FALSE(DecodeAwarenessUpdate(prefix).ok());
+      if (framed)
+        CHECK_FALSE(DecodeMessage(prefix).ok());
+      else
+        CHECK_FALSE(DecodeAwarenessUpdate(prefix).ok());
     }
   }
   // Awareness states must be JSON; counts must fit the bytes.

@@ -1,7 +1,6 @@
 // Conformance with the yjs 13.6 test vectors of tests/data/yjs/vectors.json: every merge, diff,
 // state vector and decoded struct that yjs produced must come out of the engine byte for byte.
 #include <catch2/catch.hpp>
-
 #include <string>
 #include <vector>
 
@@ -63,7 +62,8 @@ TEST_CASE("MergeIsByteIdenticalToYjs", "[yjs][vectors]") {
 
       if (c.contains("merged_of_seeded_shuffle")) {
         std::vector<Bytes> shuffled;
-        for (const auto& i : c["seeded_shuffle_order"]) shuffled.push_back(updates[i.get<size_t>()]);
+        for (const auto& i : c["seeded_shuffle_order"])
+          shuffled.push_back(updates[i.get<size_t>()]);
         CHECK(ToHex(Merge(shuffled)) == ToHex(B64(c["merged_of_seeded_shuffle"])));
         const size_t half = updates.size() / 2;
         Bytes left = Merge(std::vector<Bytes>(updates.begin(), updates.begin() + half));
