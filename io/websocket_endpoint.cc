@@ -43,8 +43,6 @@ constexpr int kMaxInflightAppends = 64;
 constexpr uint64_t kSlowConsumerGraceMs = 2000;
 // Presence is published at most once per this interval per member (20 messages/s).
 constexpr uint64_t kPresenceIntervalMs = 50;
-// After we close, the peer has this long to take what is queued before the socket is aborted.
-constexpr uint64_t kCloseGraceMs = 5000;
 // Room on top of the payload limit for the JSON around a base64 payload.
 constexpr uint64_t kMessageOverheadBytes = 64 << 10;
 
@@ -741,7 +739,9 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     auto self = c->shared_from_this();
     if (c->close_stage_ == 0) {
       c->close_stage_ = 1;
-      c->close_timer_.Start(kCloseGraceMs);
+      // The peer may take what is queued (at most twice the bound) and our close frame as long
+      // as it would be allowed to stay silent; then the socket is aborted.
+      c->close_timer_.Start(c->IdleMs());
       if (c->paused_) {
         c->paused_ = false;
         c->transport_.ResumeReading();  // read the peer's close reply rather than reset
