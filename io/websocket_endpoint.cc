@@ -319,6 +319,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   // --- WebSocketSession::Delegate (called from inside Feed) ---
   void OnTextMessage(std::string_view text) override {
     if (phase_ >= Phase::kClosing) return;
+    uint64_t received_ns = uv_hrtime();  // broadcast latency counts parsing too
     ws::ParseResult parsed = ws::ParseClientMessage(text, core_->config.max_payload_bytes);
     if (!parsed.ok()) {
       const ws::ProtocolError& e = *parsed.error;
@@ -352,7 +353,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
         SchedulePresence();
         break;
       case ws::ClientType::kUpdate:
-        SubmitUpdate(std::move(m));
+        SubmitUpdate(std::move(m), received_ns);
         break;
       case ws::ClientType::kSnapshot:
         SubmitSnapshot(std::move(m));
@@ -557,8 +558,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
                              std::make_shared<const std::string>(ws::PresenceMessage(presence_)));
   }
 
-  void SubmitUpdate(ws::ClientMessage m) {
-    uint64_t received_ns = uv_hrtime();
+  void SubmitUpdate(ws::ClientMessage m, uint64_t received_ns) {
     ActorId actor = m.actor_id.empty() ? params_.user_id : m.actor_id;
     ++room_->pending_appends;
     size_t bytes = m.delta.size();
