@@ -175,7 +175,9 @@ nlohmann::json RunScenario(const Scenario& scenario, const Flags& flags) {
     double total = static_cast<double>(report->elapsed_ns) / 1e9;
     double scan = static_cast<double>(report->scan_ns) / 1e9;
     double head = static_cast<double>(report->head_check_ns) / 1e9;
-    runs.push_back({{"seconds", total}, {"scan_seconds", scan}, {"head_check_seconds", head},
+    runs.push_back({{"seconds", total},
+                    {"scan_seconds", scan},
+                    {"head_check_seconds", head},
                     {"cpu_seconds", cpu}});
     if (run == 0 || total < best) {
       best = total;

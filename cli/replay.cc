@@ -1,5 +1,7 @@
 // `quire replay`: rebuilds every projection from the event log and checks its invariants
 // (projection/replay.h). This file only parses flags and prints.
+#include "projection/replay.h"
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -11,7 +13,6 @@
 
 #include "cli/commands.h"
 #include "eventlog/backend.h"
-#include "projection/replay.h"
 
 namespace quire::cli {
 namespace {
@@ -52,7 +53,8 @@ Status ParseReplayFlags(const std::vector<std::string>& args, ReplayFlags& flags
     }
     auto take = [&]() -> Result<std::string> {
       if (value) return *value;
-      if (i + 1 >= args.size()) return Status::InvalidArgument(std::string(name) + " needs a value");
+      if (i + 1 >= args.size())
+        return Status::InvalidArgument(std::string(name) + " needs a value");
       return args[++i];
     };
     if (name == "--help" || name == "-h") {
@@ -87,12 +89,13 @@ void PrintText(const std::string& url, const projection::ReplayReport& r) {
               static_cast<long long>(r.folds_checked),
               static_cast<long long>(r.folds_unverifiable));
   for (const projection::ReplayViolation& v : r.violations) {
-    std::printf("VIOLATION %s document=%s seq=%lld: %s\n", v.check.c_str(),
-                v.document_id.c_str(), static_cast<long long>(v.seq), v.message.c_str());
+    std::printf("VIOLATION %s document=%s seq=%lld: %s\n", v.check.c_str(), v.document_id.c_str(),
+                static_cast<long long>(v.seq), v.message.c_str());
   }
   if (r.violation_count > static_cast<int64_t>(r.violations.size())) {
-    std::printf("... and %lld more\n",
-                static_cast<long long>(r.violation_count - static_cast<int64_t>(r.violations.size())));
+    std::printf(
+        "... and %lld more\n",
+        static_cast<long long>(r.violation_count - static_cast<int64_t>(r.violations.size())));
   }
   if (r.clean()) {
     std::printf("clean\n");

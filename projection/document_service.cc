@@ -122,8 +122,7 @@ LoadedHead ReadHead(Backend& backend, const DocumentId& id) {
 
 class DocumentService::Impl {
  public:
-  Impl(eventlog::AsyncLog& log, const Clock& clock, ProjectionOptions options,
-       const Logger& logger)
+  Impl(eventlog::AsyncLog& log, const Clock& clock, ProjectionOptions options, const Logger& logger)
       : log_(log), clock_(clock), options_(options), logger_(logger) {}
 
   // ---------------------------------------------------------------- start, catalog
@@ -264,8 +263,8 @@ class DocumentService::Impl {
     if (version < r.snapshot_version || version > r.head_seq) {
       return Fail(std::move(done),
                   Status::InvalidArgument("snapshot version " + std::to_string(version) +
-                                          " outside [" + std::to_string(r.snapshot_version) +
-                                          ", " + std::to_string(r.head_seq) + "]"));
+                                          " outside [" + std::to_string(r.snapshot_version) + ", " +
+                                          std::to_string(r.head_seq) + "]"));
     }
     Event e;
     e.document_id = id;
@@ -320,9 +319,9 @@ class DocumentService::Impl {
             for (Event& e : *events) {
               // Seqs are contiguous per document; a hole is a pruned update.
               if (e.seq != expect) {
-                return Status::FailedPrecondition(
-                    "updates of " + id + " after seq " + std::to_string(since_seq) +
-                    " are no longer retained");
+                return Status::FailedPrecondition("updates of " + id + " after seq " +
+                                                  std::to_string(since_seq) +
+                                                  " are no longer retained");
               }
               expect = e.seq + 1;
               if (e.kind != EventKind::kUpdate) continue;
@@ -461,7 +460,7 @@ class DocumentService::Impl {
 
   void AppendForRecord(Event e, RecordCallback done) {
     AppendCommitted(std::move(e), [this, done = std::move(done)](Result<eventlog::AppendResult> r,
-                                                                   const DocumentId& id) {
+                                                                 const DocumentId& id) {
       if (!r.ok()) return done(r.status());
       const DocumentRecord* rec = Find(id);
       if (rec == nullptr) return done(Status::Internal("committed document " + id + " is gone"));
@@ -685,23 +684,23 @@ class DocumentService::Impl {
     e.payload = std::move(outcome.snapshot);
     e.actor_id = std::string(kCompactorActor);
     int64_t folded = outcome.folded;
-    AppendCommitted(std::move(e), [this, id, folded](Result<eventlog::AppendResult> r,
-                                                     const DocumentId&) {
-      Doc& doc = docs_.at(id);
-      doc.folding = false;
-      if (!r.ok()) {
-        QUIRE_LOG(logger_, kWarn, "snapshot_append_failed")
-            .Str("document", id)
-            .Str("error", r.status().ToString());
-        return;  // the counters kept counting; the next run tries again
-      }
-      stats_.snapshots_taken += 1;
-      QUIRE_LOG(logger_, kDebug, "snapshot_taken")
-          .Str("document", id)
-          .Int("seq", r->seq)
-          .Int("updates", folded);
-      ResetUnfolded(id, doc);
-    });
+    AppendCommitted(std::move(e),
+                    [this, id, folded](Result<eventlog::AppendResult> r, const DocumentId&) {
+                      Doc& doc = docs_.at(id);
+                      doc.folding = false;
+                      if (!r.ok()) {
+                        QUIRE_LOG(logger_, kWarn, "snapshot_append_failed")
+                            .Str("document", id)
+                            .Str("error", r.status().ToString());
+                        return;  // the counters kept counting; the next run tries again
+                      }
+                      stats_.snapshots_taken += 1;
+                      QUIRE_LOG(logger_, kDebug, "snapshot_taken")
+                          .Str("document", id)
+                          .Int("seq", r->seq)
+                          .Int("updates", folded);
+                      ResetUnfolded(id, doc);
+                    });
   }
 
   // After a fold: what is unfolded now is what committed since the fold started.
@@ -752,8 +751,8 @@ class DocumentService::Impl {
 
   std::unordered_map<DocumentId, Doc> docs_;  // node-based: references stay valid
   std::set<Key, KeyOrder> order_;
-  std::unordered_set<DocumentId> dirty_;      // foldable documents with unfolded updates
-  std::list<DocumentId> lru_;                 // cached, unpinned heads; front = most recent
+  std::unordered_set<DocumentId> dirty_;  // foldable documents with unfolded updates
+  std::list<DocumentId> lru_;             // cached, unpinned heads; front = most recent
   int64_t cached_bytes_ = 0;
   Stats stats_;
 
@@ -787,12 +786,11 @@ void DocumentService::AppendUpdate(const DocumentId& id, OpId op_id, ActorId act
                                    AppendCallback done) {
   impl_->AppendUpdate(id, std::move(op_id), std::move(actor), std::move(bytes), std::move(done));
 }
-void DocumentService::AppendSnapshot(const DocumentId& id, Seq version, Bytes bytes,
-                                     ActorId actor, AppendCallback done) {
+void DocumentService::AppendSnapshot(const DocumentId& id, Seq version, Bytes bytes, ActorId actor,
+                                     AppendCallback done) {
   impl_->AppendSnapshot(id, version, std::move(bytes), std::move(actor), std::move(done));
 }
-void DocumentService::LoadHead(const DocumentId& id,
-                               std::function<void(Result<HeadState>)> done) {
+void DocumentService::LoadHead(const DocumentId& id, std::function<void(Result<HeadState>)> done) {
   impl_->LoadHead(id, std::move(done));
 }
 void DocumentService::ReadUpdatesSince(const DocumentId& id, Seq since_seq,

@@ -28,8 +28,8 @@ class OpIdLog {
   static constexpr uint32_t kNone = std::numeric_limits<uint32_t>::max();
 
   uint32_t Append(std::string_view op_id, Seq seq) {
-    entries_.push_back(Entry{std::hash<std::string_view>{}(op_id), chars_.size(),
-                             op_id.size(), seq});
+    entries_.push_back(
+        Entry{std::hash<std::string_view>{}(op_id), chars_.size(), op_id.size(), seq});
     chars_.append(op_id);
     return static_cast<uint32_t>(entries_.size() - 1);
   }
@@ -91,8 +91,8 @@ struct DocState {
   DocumentRecord record;
   bool created = false;
   Seq last_seq = 0;
-  int64_t missing = 0;      // seqs absent from the stream (pruned updates, or worse)
-  Seq last_gap_end = 0;     // the largest absent seq so far
+  int64_t missing = 0;   // seqs absent from the stream (pruned updates, or worse)
+  Seq last_gap_end = 0;  // the largest absent seq so far
   OpIdLog op_ids;
   bool have_snapshot = false;
   Seq snapshot_seq = 0;
@@ -104,10 +104,10 @@ struct DocState {
 };
 
 std::string RecordToString(const DocumentRecord& r) {
-  std::string s = "{title=\"" + r.title + "\" owner=\"" + r.owner_id + "\" crdt=" +
-                  std::string(CrdtKindName(r.crdt)) + " created_at=" +
-                  std::to_string(r.created_at) + " updated_at=" + std::to_string(r.updated_at) +
-                  " deleted_at=" +
+  std::string s = "{title=\"" + r.title + "\" owner=\"" + r.owner_id +
+                  "\" crdt=" + std::string(CrdtKindName(r.crdt)) +
+                  " created_at=" + std::to_string(r.created_at) +
+                  " updated_at=" + std::to_string(r.updated_at) + " deleted_at=" +
                   (r.deleted_at ? std::to_string(*r.deleted_at) : std::string("null")) +
                   " head_seq=" + std::to_string(r.head_seq) +
                   " update_count=" + std::to_string(r.update_count) +
@@ -165,9 +165,9 @@ class ReplayChecker::Impl {
       doc->created = true;
     } else if (!doc->created) {
       doc->created = true;  // report once per document
-      Violation(e.document_id, e.seq, "first_event",
-                "the first event is " + std::string(eventlog::EventKindName(e.kind)) +
-                    ", not created");
+      Violation(
+          e.document_id, e.seq, "first_event",
+          "the first event is " + std::string(eventlog::EventKindName(e.kind)) + ", not created");
     }
 
     uint32_t op_id = OpIdLog::kNone;
@@ -190,8 +190,8 @@ class ReplayChecker::Impl {
   void ObserveSnapshot(DocState& doc, const Event& e) {
     if (e.version >= e.seq || e.version < 0) {
       Violation(e.document_id, e.seq, "snapshot_version",
-                "snapshot version " + std::to_string(e.version) +
-                    " is not below its own seq " + std::to_string(e.seq));
+                "snapshot version " + std::to_string(e.version) + " is not below its own seq " +
+                    std::to_string(e.seq));
     }
     if (doc.have_snapshot && e.version < doc.snapshot_version) {
       Violation(e.document_id, e.seq, "snapshot_version",
@@ -292,18 +292,17 @@ class ReplayChecker::Impl {
       if (s.has_value() != doc.have_snapshot ||
           (s && (s->seq != doc.snapshot_seq || s->version != doc.snapshot_version ||
                  !SameBytes(s->payload, doc.snapshot)))) {
-        Violation(id, 0, "head_state",
-                  "latest snapshot loads as " +
-                      (s ? "seq " + std::to_string(s->seq) + " version " +
-                               std::to_string(s->version) + " (" +
-                               std::to_string(s->payload.size()) + " bytes)"
-                         : std::string("none")) +
-                      ", the stream says " +
-                      (doc.have_snapshot
-                           ? "seq " + std::to_string(doc.snapshot_seq) + " version " +
-                                 std::to_string(doc.snapshot_version) + " (" +
-                                 std::to_string(doc.snapshot.size()) + " bytes)"
-                           : std::string("none")));
+        Violation(
+            id, 0, "head_state",
+            "latest snapshot loads as " +
+                (s ? "seq " + std::to_string(s->seq) + " version " + std::to_string(s->version) +
+                         " (" + std::to_string(s->payload.size()) + " bytes)"
+                   : std::string("none")) +
+                ", the stream says " +
+                (doc.have_snapshot ? "seq " + std::to_string(doc.snapshot_seq) + " version " +
+                                         std::to_string(doc.snapshot_version) + " (" +
+                                         std::to_string(doc.snapshot.size()) + " bytes)"
+                                   : std::string("none")));
         continue;
       }
       cursors.push_back(Cursor{&id, &doc, doc.snapshot_version});
@@ -341,9 +340,9 @@ class ReplayChecker::Impl {
         if (!done) {
           cursors[kept++] = cur;
         } else if (cur.next != doc.tail.size()) {
-          Violation(*cur.id, doc.tail[cur.next].seq, "head_state",
-                    "the loaded tail lacks " + std::to_string(doc.tail.size() - cur.next) +
-                        " update(s)");
+          Violation(
+              *cur.id, doc.tail[cur.next].seq, "head_state",
+              "the loaded tail lacks " + std::to_string(doc.tail.size() - cur.next) + " update(s)");
         }
       }
       cursors.resize(kept);

@@ -42,9 +42,9 @@ struct ReplayReport {
   int64_t events = 0;
   int64_t updates = 0;
   int64_t snapshots = 0;
-  int64_t bytes = 0;              // payload bytes of every event (updates + snapshots)
-  int64_t folds_checked = 0;      // snapshots compared byte for byte with a fold of the prefix
-  int64_t folds_unverifiable = 0; // folding-codec snapshots whose prefix was pruned
+  int64_t bytes = 0;               // payload bytes of every event (updates + snapshots)
+  int64_t folds_checked = 0;       // snapshots compared byte for byte with a fold of the prefix
+  int64_t folds_unverifiable = 0;  // folding-codec snapshots whose prefix was pruned
   int64_t elapsed_ns = 0;
   int64_t scan_ns = 0;        // of which: reading and folding every event
   int64_t head_check_ns = 0;  // of which: loading every head state back from the backend

@@ -96,9 +96,10 @@ EventsSchema Schema(const std::string& path) {
 // Drops the unique indexes that would refuse the tampering.
 std::string DropEventIndexes(const std::string& path) {
   std::string sql;
-  for (const std::string& name : QueryStrings(
-           path, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' "
-                 "AND sql IS NOT NULL")) {
+  for (const std::string& name :
+       QueryStrings(path,
+                    "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' "
+                    "AND sql IS NOT NULL")) {
     sql += "DROP INDEX " + name + ";";
   }
   return sql;
@@ -117,7 +118,8 @@ WrittenLog WriteLog(Harness& h) {
   log.automerge = h.Create("automerge doc", CrdtKind::kAutomerge, "am-doc").id;
   log.opaque = h.Create("opaque doc", CrdtKind::kOpaque).id;
   for (int i = 0; i < 12; ++i) {
-    REQUIRE(h.Update(log.automerge, "am-" + std::to_string(i), B("chunk" + std::to_string(i))).ok());
+    REQUIRE(
+        h.Update(log.automerge, "am-" + std::to_string(i), B("chunk" + std::to_string(i))).ok());
     REQUIRE(h.Update(log.opaque, "op-" + std::to_string(i), B("o")).ok());
     h.Compact();
   }
@@ -156,8 +158,8 @@ TEST_CASE("ReplayIsCleanOnALogWrittenThroughTheService", "[replay]") {
   CHECK(report["updates"].get<int>() < 24);  // some were pruned
 
   // One document only.
-  nlohmann::json one =
-      nlohmann::json::parse(RunQuire("replay --database-url '" + log.url + "' --json --document am-doc").out);
+  nlohmann::json one = nlohmann::json::parse(
+      RunQuire("replay --database-url '" + log.url + "' --json --document am-doc").out);
   CHECK(one["documents"] == 1);
   CHECK(one["clean"] == true);
   CHECK(RunQuire("replay --database-url '" + log.url + "'").out.find("clean") != std::string::npos);
@@ -192,8 +194,7 @@ TEST_CASE("ReplayDetectsTamperingDoneDirectlyInTheSqliteFile", "[replay]") {
     EventsSchema schema = Schema(copy);
     auto checks = tampered(
         DropEventIndexes(copy) + "INSERT INTO events (" + schema.doc_column +
-        ", seq, kind, op_id, actor_id, payload, version, created_at) SELECT " +
-        schema.doc_value +
+        ", seq, kind, op_id, actor_id, payload, version, created_at) SELECT " + schema.doc_value +
         ", head_seq + 1, 5, 'am-11', 'x', x'01', 0, updated_at FROM documents WHERE id = "
         "'am-doc';"
         "UPDATE documents SET head_seq = head_seq + 1, update_count = update_count + 1, "
@@ -203,20 +204,19 @@ TEST_CASE("ReplayDetectsTamperingDoneDirectlyInTheSqliteFile", "[replay]") {
   SECTION("snapshot bytes") {
     std::filesystem::copy_file(path, copy);
     EventsSchema schema = Schema(copy);
-    auto checks = tampered("UPDATE events SET payload = x'00' WHERE kind = 6 AND " +
-                           schema.Where("am-doc") +
-                           " AND seq = (SELECT MAX(seq) FROM events WHERE kind = 6 AND " +
-                           schema.Where("am-doc") + ")");
+    auto checks =
+        tampered("UPDATE events SET payload = x'00' WHERE kind = 6 AND " + schema.Where("am-doc") +
+                 " AND seq = (SELECT MAX(seq) FROM events WHERE kind = 6 AND " +
+                 schema.Where("am-doc") + ")");
     CHECK(checks.count("snapshot_fold") == 1);
     CHECK(checks.count("catalog_mismatch") == 1);  // snapshot_bytes no longer matches
   }
   SECTION("seq reuse") {
     std::filesystem::copy_file(path, copy);
     EventsSchema schema = Schema(copy);
-    auto checks = tampered(DropEventIndexes(copy) + "UPDATE events SET seq = seq - 1 WHERE " +
-                           schema.Where("am-doc") +
-                           " AND seq = (SELECT MAX(seq) FROM events WHERE " +
-                           schema.Where("am-doc") + ")");
+    auto checks = tampered(
+        DropEventIndexes(copy) + "UPDATE events SET seq = seq - 1 WHERE " + schema.Where("am-doc") +
+        " AND seq = (SELECT MAX(seq) FROM events WHERE " + schema.Where("am-doc") + ")");
     CHECK(checks.count("seq_order") == 1);
   }
 }

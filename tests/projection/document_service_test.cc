@@ -52,9 +52,8 @@ TEST_CASE("CatalogListFiltersByTitleCaseInsensitivelyNewestFirstWithPages", "[ca
 
   ListPage all = h.service().List(ListQuery{"", false, 1, 100});
   CHECK(all.total == 7);
-  CHECK(Titles(all) ==
-        std::vector<std::string>{"tie", "tie", "Epsilon", "delta notes", "Gamma", "beta NOTES",
-                                 "Alpha notes"});
+  CHECK(Titles(all) == std::vector<std::string>{"tie", "tie", "Epsilon", "delta notes", "Gamma",
+                                                "beta NOTES", "Alpha notes"});
   CHECK(all.items[0].id == "aa-tie");
   CHECK(all.items[1].id == "zz-tie");
 
@@ -139,11 +138,26 @@ TEST_CASE("CommandsOnUnknownOrDeletedDocumentsFailWithoutSynchronousCallbacks", 
   Harness h(kind);
   int calls = 0;
   std::optional<Status> update, rename, del, load, snapshot;
-  h.service().AppendUpdate("nope", "op", "a", B("x"), [&](auto r) { ++calls; update = r.status(); });
-  h.service().Rename("nope", "t", "a", [&](auto r) { ++calls; rename = r.status(); });
-  h.service().SetDeleted("nope", true, "a", [&](auto r) { ++calls; del = r.status(); });
-  h.service().LoadHead("nope", [&](auto r) { ++calls; load = r.status(); });
-  h.service().AppendSnapshot("nope", 1, B("s"), "a", [&](auto r) { ++calls; snapshot = r.status(); });
+  h.service().AppendUpdate("nope", "op", "a", B("x"), [&](auto r) {
+    ++calls;
+    update = r.status();
+  });
+  h.service().Rename("nope", "t", "a", [&](auto r) {
+    ++calls;
+    rename = r.status();
+  });
+  h.service().SetDeleted("nope", true, "a", [&](auto r) {
+    ++calls;
+    del = r.status();
+  });
+  h.service().LoadHead("nope", [&](auto r) {
+    ++calls;
+    load = r.status();
+  });
+  h.service().AppendSnapshot("nope", 1, B("s"), "a", [&](auto r) {
+    ++calls;
+    snapshot = r.status();
+  });
   CHECK(calls == 0);
   h.Drain();
   CHECK(calls == 5);
@@ -239,9 +253,8 @@ TEST_CASE("HeadStateIsSnapshotPlusTailAndAbsorbsCommittedUpdates", "[head]") {
   std::vector<Result<HeadState>> loads;
   for (int i = 0; i < 3; ++i) {
     h.service().LoadHead(other.id, [&](Result<HeadState> s) { loads.push_back(std::move(s)); });
-    h.service().AppendUpdate(other.id, "race-" + std::to_string(i), "a", B("r"), [](auto r) {
-      REQUIRE(r.ok());
-    });
+    h.service().AppendUpdate(other.id, "race-" + std::to_string(i), "a", B("r"),
+                             [](auto r) { REQUIRE(r.ok()); });
   }
   h.Drain();
   REQUIRE(loads.size() == 3);

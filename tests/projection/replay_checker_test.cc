@@ -1,5 +1,3 @@
-#include "projection/replay.h"
-
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <string>
@@ -7,6 +5,7 @@
 
 #include "eventlog/backend.h"
 #include "eventlog/document_record.h"
+#include "projection/replay.h"
 
 namespace quire::projection {
 namespace {
@@ -61,10 +60,14 @@ std::vector<std::string> Checks(const ReplayReport& r) {
 }
 
 TEST_CASE("ReplayOfAConsistentStreamIsClean", "[replay]") {
-  std::vector<Event> events{Created("a"), Created("b", CrdtKind::kOpaque),
-                            Update("a", 2, "1", "x"), Update("b", 2, "1", "opaque"),
-                            Update("a", 3, "2", "y"), Snap("a", 4, 3, "xy"),
-                            Snap("b", 3, 2, "client"), Update("a", 5, "3", "z")};
+  std::vector<Event> events{Created("a"),
+                            Created("b", CrdtKind::kOpaque),
+                            Update("a", 2, "1", "x"),
+                            Update("b", 2, "1", "opaque"),
+                            Update("a", 3, "2", "y"),
+                            Snap("a", 4, 3, "xy"),
+                            Snap("b", 3, 2, "client"),
+                            Update("a", 5, "3", "z")};
   ReplayReport r = Check(events);
   CHECK(r.clean());
   CHECK(r.documents == 2);
@@ -98,8 +101,8 @@ TEST_CASE("ReplayReportsStreamsThatDoNotStartWithCreated", "[replay]") {
 }
 
 TEST_CASE("ReplayReportsSnapshotThatIsNotTheFoldOfItsPrefix", "[replay]") {
-  ReplayReport r =
-      Check({Created("a"), Update("a", 2, "1", "x"), Update("a", 3, "2", "y"), Snap("a", 4, 3, "yx")});
+  ReplayReport r = Check(
+      {Created("a"), Update("a", 2, "1", "x"), Update("a", 3, "2", "y"), Snap("a", 4, 3, "yx")});
   CHECK(Checks(r) == std::vector<std::string>{"snapshot_fold"});
   // The fold starts from the previous snapshot.
   ReplayReport chained = Check({Created("a"), Update("a", 2, "1", "x"), Snap("a", 3, 2, "x"),
