@@ -163,7 +163,9 @@ struct EndpointCore {
             metrics.counter("quire_slow_consumer_closes_total",
                             "WebSocket peers closed with 1013 for falling behind")),
         storage_errors(
-            metrics.counter("quire_storage_errors_total", "Appends that failed in storage")) {}
+            metrics.counter("quire_storage_errors_total", "Appends that failed in storage")),
+        read_pauses(metrics.counter("quire_websocket_read_pauses_total",
+                                    "Times a sender was not read while its appends committed")) {}
 
   std::shared_ptr<Room> AcquireRoom(const DocumentId& id) {
     auto& slot = rooms[id];
@@ -201,6 +203,7 @@ struct EndpointCore {
   Counter& presence_dropped;
   Counter& slow_consumer_closes;
   Counter& storage_errors;
+  Counter& read_pauses;
 };
 
 struct JoinParams {
@@ -565,6 +568,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     inflight_bytes_ += bytes;
     if ((++inflight_ >= kMaxInflightAppends || inflight_bytes_ >= MaxInflightBytes()) && !paused_) {
       paused_ = true;
+      core_->read_pauses.Inc();
       transport_.PauseReading();
     }
     core_->docs.AppendUpdate(

@@ -114,5 +114,37 @@ TEST_CASE("StorageFailureAnswersStorageUnavailableAndRelaysNothing") {
   h.server().faults()->FailAllCommits(false);
 }
 
+TEST_CASE("PipelinedSenderIsThrottledAndLosesNothing") {
+  // SQLite, so commits take real time and appends pile up; the server stops reading the
+  // sender while 64 are in flight and resumes as they commit.
+  WsHarness h(StorageMode::kSqlite, [](Config& c) { c.sync_mode = SyncMode::kFull; });
+  std::string doc = h.CreateDocument();
+  auto a = h.JoinWithState(doc, "alice");
+  auto b = h.JoinWithState(doc, "bob");
+  constexpr int kUpdates = 400;
+  const std::string payload(1024, 'q');
+  for (int i = 0; i < kUpdates; ++i) {
+    REQUIRE(a->SendJson(UpdateMessage("p" + std::to_string(i), payload)).ok());
+  }
+  Seq last = 0;
+  for (int i = 0; i < kUpdates; ++i) {
+    auto ack = a->NextOfType("ack", 10000);
+    REQUIRE(ack.ok());
+    CHECK((*ack)["opId"] == "p" + std::to_string(i));
+    CHECK((*ack)["seq"].get<Seq>() > last);
+    last = (*ack)["seq"].get<Seq>();
+  }
+  Seq relayed = 0;
+  for (int i = 0; i < kUpdates; ++i) {
+    auto u = b->NextOfType("remote_update", 10000);
+    REQUIRE(u.ok());
+    CHECK((*u)["seq"].get<Seq>() > relayed);
+    relayed = (*u)["seq"].get<Seq>();
+  }
+  CHECK(relayed == last);
+  CHECK(h.Metric("quire_updates_accepted_total") == kUpdates);
+  CHECK(h.Metric("quire_websocket_read_pauses_total") >= 1);
+}
+
 }  // namespace
 }  // namespace quire::test
