@@ -1,5 +1,6 @@
 #include "projection/document_service.h"
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <optional>
 #include <set>
@@ -563,6 +564,62 @@ TEST_CASE("FailedCommitIsNeitherAcknowledgedNorAbsorbed", "[commands]") {
   head = h.Load(doc.id);
   REQUIRE(head.ok());
   CHECK(head->tail.size() == 2);
+}
+
+// Counts the head-state reads that reach the backend (storage thread).
+class CountingBackend final : public eventlog::Backend {
+ public:
+  CountingBackend(std::unique_ptr<eventlog::Backend> inner, std::atomic<int>* snapshot_reads)
+      : inner_(std::move(inner)), snapshot_reads_(snapshot_reads) {}
+  Status CommitBatch(std::span<const eventlog::AppendRequest> batch,
+                     std::span<eventlog::AppendResult> results,
+                     std::span<Status> statuses) override {
+    return inner_->CommitBatch(batch, results, statuses);
+  }
+  Result<std::vector<eventlog::Event>> ReadEvents(const DocumentId& id, Seq after,
+                                                  size_t limit) override {
+    return inner_->ReadEvents(id, after, limit);
+  }
+  Result<std::optional<eventlog::Event>> ReadLatestSnapshot(const DocumentId& id) override {
+    snapshot_reads_->fetch_add(1);
+    return inner_->ReadLatestSnapshot(id);
+  }
+  Result<std::vector<DocumentRecord>> ReadCatalog() override { return inner_->ReadCatalog(); }
+  Status ForEachEvent(const std::function<Status(const eventlog::Event&)>& visit) override {
+    return inner_->ForEachEvent(visit);
+  }
+  Status PruneUpdates(const DocumentId& id, Seq up_to) override {
+    return inner_->PruneUpdates(id, up_to);
+  }
+  Status Recover() override { return inner_->Recover(); }
+  std::string Describe() const override { return inner_->Describe(); }
+
+ private:
+  std::unique_ptr<eventlog::Backend> inner_;
+  std::atomic<int>* snapshot_reads_;
+};
+
+TEST_CASE("ConcurrentLoadsOfOneDocumentShareOneRead", "[head]") {
+  std::string kind = GENERATE("memory", "sqlite");
+  std::atomic<int> reads{0};
+  Harness h(kind, ProjectionOptions{}, [&](std::unique_ptr<eventlog::Backend> inner) {
+    return std::make_unique<CountingBackend>(std::move(inner), &reads);
+  });
+  DocumentRecord doc = h.Create("d", CrdtKind::kOpaque);
+  REQUIRE(h.Update(doc.id, "op-1", B("a")).ok());
+  int answered = 0;
+  for (int i = 0; i < 5; ++i) {
+    h.service().LoadHead(doc.id, [&](Result<HeadState> s) {
+      REQUIRE(s.ok());
+      CHECK(s->tail.size() == 1);
+      ++answered;
+    });
+  }
+  h.Drain();
+  CHECK(answered == 5);
+  CHECK(reads.load() == 1);
+  REQUIRE(h.Load(doc.id).ok());  // cached: no read
+  CHECK(reads.load() == 1);
 }
 
 }  // namespace

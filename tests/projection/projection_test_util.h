@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,8 +52,11 @@ inline Bytes B(std::string_view s) { return Bytes(s.begin(), s.end()); }
 // A DocumentService over `memory://` or a SQLite file, driven on a private loop.
 class Harness {
  public:
-  explicit Harness(std::string backend_kind, ProjectionOptions options = {})
-      : kind_(std::move(backend_kind)), options_(options) {
+  using Wrap =
+      std::function<std::unique_ptr<eventlog::Backend>(std::unique_ptr<eventlog::Backend>)>;
+  // `wrap` (optional) decorates the backend each time the log is opened.
+  explicit Harness(std::string backend_kind, ProjectionOptions options = {}, Wrap wrap = {})
+      : kind_(std::move(backend_kind)), options_(options), wrap_(std::move(wrap)) {
     REQUIRE(uv_loop_init(&loop_) == 0);
     Open();
   }
@@ -71,7 +75,9 @@ class Harness {
   void Open() {
     auto backend = eventlog::OpenBackend(url(), eventlog::BackendOptions{});
     REQUIRE(backend.ok());
-    auto faulty = std::make_unique<eventlog::FaultInjectingBackend>(std::move(backend).value());
+    std::unique_ptr<eventlog::Backend> inner = std::move(backend).value();
+    if (wrap_) inner = wrap_(std::move(inner));
+    auto faulty = std::make_unique<eventlog::FaultInjectingBackend>(std::move(inner));
     faults_ = faulty.get();
     log_ = std::make_unique<eventlog::AsyncLog>(&loop_, std::move(faulty));
     service_ = std::make_unique<DocumentService>(*log_, clock_, options_, logger_);
@@ -165,6 +171,7 @@ class Harness {
  private:
   std::string kind_;
   ProjectionOptions options_;
+  Wrap wrap_;
   TempDir dir_;
   uv_loop_t loop_;
   ManualClock clock_;
