@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs the whole test suite: the Catch2 suites (release
-# build, then again under ASan+UBSan), `quire replay` on a log the tests wrote, and the
-# JavaScript interoperability tests against the real `yjs` package.
+# Installs what is missing, builds, and runs the whole test suite:
+#  1. the Catch2 suites on a release build,
+#  2. the same suites under ASan + UBSan,
+#  3. every step in tests/ci.d/ (in name order): interoperability tests against real npm
+#     packages, fuzz smoke runs, ... Each step gets QUIRE_BUILD and QUIRE_ASAN_BUILD.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+start=$SECONDS
 scripts/setup.sh --test
 jobs=$(nproc 2>/dev/null || echo 2)
 
@@ -16,8 +19,10 @@ scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DQUIRE_SANITIZE=ON -DQUIRE
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
    ctest --output-on-failure -j"$jobs" --timeout 900)
 
-if [[ -x tests/js/run.sh ]]; then
-  echo "== JavaScript interoperability tests"
-  tests/js/run.sh build/quire
-fi
-echo "== all tests passed"
+export QUIRE_BUILD="$PWD/build" QUIRE_ASAN_BUILD="$PWD/build-asan"
+for step in tests/ci.d/*.sh; do
+  [[ -e "$step" ]] || continue
+  echo "== $(basename "$step")"
+  bash "$step"
+done
+echo "== all tests passed in $((SECONDS - start)) s"
