@@ -144,7 +144,7 @@ class DocumentService::Impl {
               d.first_unfolded_ms = now;
               dirty_.insert(d.record.id);
             }
-            if (d.record.snapshot_version > 0) {
+            if (d.record.snapshot_version > 0 && options_.retain_updates_ms >= 0) {
               d.prunable.emplace_back(d.record.snapshot_version, now);
             }
           }
@@ -506,7 +506,9 @@ class DocumentService::Impl {
       }
       dirty_.insert(e.document_id);
     }
-    if (e.kind == EventKind::kSnapshot) d.prunable.emplace_back(e.version, clock_.NowMs());
+    if (e.kind == EventKind::kSnapshot && options_.retain_updates_ms >= 0) {
+      d.prunable.emplace_back(e.version, clock_.NowMs());
+    }
 
     if (!d.head && !d.loading) return;
     Committed c{e.kind, e.seq, e.version, e.op_id, e.actor_id, nullptr};
