@@ -1,5 +1,7 @@
 // `quire serve`: configuration from defaults, then the environment, then flags; then the
 // ServerApp until SIGINT/SIGTERM (graceful shutdown, exit 0).
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <string_view>
@@ -10,6 +12,26 @@
 #include "core/log.h"
 
 namespace quire::cli {
+
+namespace {
+// The page built by web/build.sh: web/dist beside the build directory of this executable
+// (build/quire -> web/dist), else under the working directory; empty when neither is built.
+std::string DefaultWebRoot() {
+  std::vector<std::string> candidates;
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    std::string dir(exe, static_cast<size_t>(n));
+    dir.resize(dir.rfind('/') + 1);
+    candidates.push_back(dir + "../web/dist");
+  }
+  candidates.emplace_back("web/dist");
+  for (const std::string& c : candidates) {
+    if (access((c + "/index.html").c_str(), R_OK) == 0) return c;
+  }
+  return "";
+}
+}  // namespace
 
 int Serve(const std::vector<std::string>& args) {
   for (const std::string& a : args) {
@@ -29,6 +51,7 @@ int Serve(const std::vector<std::string>& args) {
     std::fprintf(stderr, "quire serve: %s\n(see quire serve --help)\n", s.message().c_str());
     return 2;
   }
+  if (config.web_root.empty()) config.web_root = DefaultWebRoot();
   Logger logger(config.log_level);
   ServerAppOptions options;
   options.handle_signals = true;

@@ -10,6 +10,7 @@
 #include "eventlog/async_log.h"
 #include "io/http_server.h"
 #include "io/rest_api.h"
+#include "io/static_files.h"
 #include "io/websocket_endpoint.h"
 
 namespace quire::cli {
@@ -125,11 +126,17 @@ Status ServerApp::Impl::Start() {
     rest_ = std::make_unique<io::RestApi>(
         *docs_, metrics_, config_, logger_,
         io::RestApiHooks{[this] { return shutting_down_; }, [this] { CollectMetrics(); }});
-    server_ = std::make_unique<io::HttpServer>(&loop_, io::HttpServerOptions::FromConfig(config_),
-                                               rest_->AsHandler(), &metrics_, logger_);
-    server_->SetUpgradeHandler(
-        io::MakeWebSocketEndpoint(&loop_, *docs_, metrics_, config_, logger_));
-    failure = server_->Listen(config_.host, config_.port);
+    Result<io::HttpHandler> handler = io::WithWebRoot(config_.web_root, rest_->AsHandler());
+    if (!handler.ok()) {
+      failure = handler.status();
+    } else {
+      server_ = std::make_unique<io::HttpServer>(
+          &loop_, io::HttpServerOptions::FromConfig(config_), std::move(handler).value(),
+          &metrics_, logger_);
+      server_->SetUpgradeHandler(
+          io::MakeWebSocketEndpoint(&loop_, *docs_, metrics_, config_, logger_));
+      failure = server_->Listen(config_.host, config_.port);
+    }
   }
   if (!failure.ok()) {
     // Release in order: connections (none yet), then the log, then the loop.

@@ -40,6 +40,9 @@ struct Config {
   int64_t ping_interval_s = 30;
   int64_t shutdown_grace_s = 5;
   std::vector<std::string> allowed_origins;  // CORS; empty allows none
+  // Directory of the web page served for GET paths outside the API (io/static_files.h);
+  // empty serves none. `quire serve` defaults it to the built web/dist when present.
+  std::string web_root;
 
   LogLevel log_level = LogLevel::kInfo;
 };
