@@ -78,6 +78,17 @@ const std::vector<Option>& Options() {
        IntField(&Config::send_queue_bytes, "send-queue", 4096, int64_t{1} << 32)},
       {"idle-timeout", "QUIRE_IDLE_TIMEOUT", "close WebSockets silent this many seconds (default 120)",
        IntField(&Config::idle_timeout_s, "idle-timeout", 1, 86'400)},
+      {"max-connections", "QUIRE_MAX_CONNECTIONS", "open TCP connections at most (default 10000)",
+       IntField(&Config::max_connections, "max-connections", 1, 1'000'000)},
+      {"max-connections-per-ip", "QUIRE_MAX_CONNECTIONS_PER_IP",
+       "open TCP connections per client address at most (default 10000)",
+       IntField(&Config::max_connections_per_ip, "max-connections-per-ip", 1, 1'000'000)},
+      {"max-open-documents", "QUIRE_MAX_OPEN_DOCUMENTS",
+       "documents with WebSocket members at most (default 100000)",
+       IntField(&Config::max_open_documents, "max-open-documents", 1, 100'000'000)},
+      {"max-msg-rate", "QUIRE_MAX_MSG_RATE",
+       "WebSocket messages per second per connection (default 1000; bursts to twice that)",
+       IntField(&Config::max_messages_per_second, "max-msg-rate", 1, 10'000'000)},
       {"allowed-origins", "ALLOWED_ORIGINS", "comma-separated CORS origins (default: none)",
        [](Config& c, std::string_view v) {
          c.allowed_origins.clear();
@@ -90,13 +101,6 @@ const std::vector<Option>& Options() {
            if (comma == std::string_view::npos) break;
            v.remove_prefix(comma + 1);
          }
-         return Status::Ok();
-       }},
-      {"web-root", "QUIRE_WEB_ROOT",
-       "directory of the web page served at / (default: the built web/dist when present; "
-       "'none' serves no page)",
-       [](Config& c, std::string_view v) {
-         c.web_root = std::string(v);
          return Status::Ok();
        }},
       {"log-level", "QUIRE_LOG_LEVEL", "debug, info (default), warn or error",

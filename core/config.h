@@ -40,6 +40,16 @@ struct Config {
   int64_t ping_interval_s = 30;
   int64_t shutdown_grace_s = 5;
   std::vector<std::string> allowed_origins;  // CORS; empty allows none
+
+  // Resource limits. A TCP connection beyond either connection limit is answered with HTTP 503
+  // `TOO_MANY_CONNECTIONS` and closed; a WebSocket upgrade that would open a document beyond
+  // max_open_documents gets 503 `TOO_MANY_DOCUMENTS`; a WebSocket client sending more than
+  // max_messages_per_second (averaged over one second, bursts up to twice that) gets an
+  // `error` RATE_LIMITED and is closed with 1008.
+  int64_t max_connections = 10'000;
+  int64_t max_connections_per_ip = 10'000;
+  int64_t max_open_documents = 100'000;
+  int64_t max_messages_per_second = 1'000;
   // Directory of the web page served for GET paths outside the API (io/static_files.h);
   // empty serves none. `quire serve` defaults it to the built web/dist when present.
   std::string web_root;
@@ -50,7 +60,9 @@ struct Config {
 // Environment variables read: DATABASE_URL, QUIRE_HOST, QUIRE_PORT, QUIRE_SYNC,
 // QUIRE_SNAPSHOT_EVERY, QUIRE_SNAPSHOT_INTERVAL, QUIRE_CACHE_BYTES, QUIRE_RETAIN_UPDATES,
 // QUIRE_MAX_BODY, QUIRE_MAX_PAYLOAD, QUIRE_SEND_QUEUE, QUIRE_IDLE_TIMEOUT, ALLOWED_ORIGINS,
-// QUIRE_LOG_LEVEL. `getenv` is injected so tests need not touch the process environment.
+// QUIRE_MAX_CONNECTIONS, QUIRE_MAX_CONNECTIONS_PER_IP, QUIRE_MAX_OPEN_DOCUMENTS,
+// QUIRE_MAX_MSG_RATE, QUIRE_LOG_LEVEL. `getenv` is injected so tests need not touch the
+// process environment.
 Status ApplyEnvironment(Config& config,
                         const std::function<const char*(const char*)>& getenv_fn);
 

@@ -53,6 +53,8 @@ HttpServerOptions HttpServerOptions::FromConfig(const Config& config) {
   o.max_body_bytes = config.max_body_bytes;
   o.header_timeout_ms = config.header_timeout_s * 1000;
   o.allowed_origins = config.allowed_origins;
+  o.max_connections = config.max_connections;
+  o.max_connections_per_ip = config.max_connections_per_ip;
   return o;
 }
 
@@ -72,6 +74,9 @@ class HttpServer::Impl {
   // Closes the listening socket if it is open; MaybeFinishShutdown() runs once it is closed.
   void CloseListener();
   void CountResponse(int status);
+  // Counts `c` against the connection limits; false (and nothing counted) when it is over one.
+  bool Admit(Connection* c, const std::string& ip);
+  void Release(const std::string& ip);
 
   uv_loop_s* loop_;
   HttpServerOptions options_;
@@ -90,8 +95,12 @@ class HttpServer::Impl {
   std::function<void()> shutdown_done_;
   bool shutdown_reported_ = false;
   std::unordered_map<Connection*, std::shared_ptr<Connection>> connections_;
+  // Admitted connections (those refused for a limit are in connections_ until closed, not here).
+  int64_t admitted_ = 0;
+  std::unordered_map<std::string, int64_t> per_ip_;
 
   Gauge* open_connections_ = nullptr;
+  Counter* refused_ = nullptr;
   Counter* accepted_ = nullptr;
   Counter* requests_ = nullptr;
   Counter* by_class_[5] = {};
@@ -130,9 +139,23 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
       }
     }
     uv_tcp_nodelay(&tcp_, 1);
+    ip_ = peer_.substr(0, peer_.rfind(':'));
+    if (!server_->Admit(this, ip_)) {
+      // Over a connection limit: a clear answer, then the usual flush-and-linger close.
+      QUIRE_LOG(server_->logger_, kWarn, "http_connection_refused").Str("peer", peer_);
+      server_->CountResponse(503);
+      Send(HttpResponse::Error(503, "TOO_MANY_CONNECTIONS",
+                               "the server is at its connection limit; retry later")
+               .Serialize(false));
+      Close();
+      return;
+    }
+    admitted_ = true;
     StartReading();
     ArmTimer(server_->options_.header_timeout_ms);
   }
+  bool admitted() const { return admitted_; }
+  const std::string& ip() const { return ip_; }
 
   uv_tcp_t tcp_{};
   uv_timer_t timer_{};
@@ -571,6 +594,8 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
   uv_shutdown_t shutdown_req_{};
   llhttp_t parser_{};
   std::string peer_ = "?";
+  std::string ip_;         // peer_ without the port
+  bool admitted_ = false;  // counted against the connection limits
 
   // Read side.
   std::unique_ptr<char[]> read_buf_;
@@ -647,6 +672,8 @@ HttpServer::Impl::Impl(uv_loop_s* loop, HttpServerOptions options, HttpHandler h
     open_connections_ =
         &metrics_->gauge("quire_http_connections", "Open TCP connections (HTTP and WebSocket)");
     accepted_ = &metrics_->counter("quire_http_connections_total", "TCP connections accepted");
+    refused_ = &metrics_->counter("quire_http_connections_refused_total",
+                                  "TCP connections answered 503 for a connection limit");
     requests_ = &metrics_->counter("quire_http_requests_total", "HTTP requests received");
     static const char* kNames[5] = {
         "quire_http_responses_1xx_total", "quire_http_responses_2xx_total",
@@ -713,9 +740,28 @@ void HttpServer::Impl::OnNewConnection(int status) {
   c->Start();
 }
 
+bool HttpServer::Impl::Admit(Connection*, const std::string& ip) {
+  int64_t& mine = per_ip_[ip];
+  if (admitted_ >= options_.max_connections || mine >= options_.max_connections_per_ip) {
+    if (mine == 0) per_ip_.erase(ip);
+    if (refused_ != nullptr) refused_->Inc();
+    return false;
+  }
+  ++mine;
+  ++admitted_;
+  return true;
+}
+
+void HttpServer::Impl::Release(const std::string& ip) {
+  --admitted_;
+  auto it = per_ip_.find(ip);
+  if (it != per_ip_.end() && --it->second <= 0) per_ip_.erase(it);
+}
+
 void HttpServer::Impl::Remove(Connection* c) {
   auto it = connections_.find(c);
   if (it == connections_.end()) return;
+  if (c->admitted()) Release(c->ip());
   std::shared_ptr<Connection> keep = std::move(it->second);
   connections_.erase(it);
   if (open_connections_ != nullptr)

@@ -39,6 +39,10 @@ struct HttpServerOptions {
   // the answer instead of a reset.
   int64_t linger_ms = 2'000;
   std::vector<std::string> allowed_origins;  // CORS (see io/cors.h)
+  // Open connections at most, in total and per client address; a connection beyond either is
+  // answered 503 TOO_MANY_CONNECTIONS (JSON) at once and closed.
+  int64_t max_connections = 10'000;
+  int64_t max_connections_per_ip = 10'000;
 
   static HttpServerOptions FromConfig(const Config& config);
 };

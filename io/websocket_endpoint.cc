@@ -31,6 +31,7 @@ constexpr std::string_view kPathPrefix = "/ws/documents/";
 // Close codes (RFC 6455 section 7.4.1 and the IANA registry).
 constexpr uint16_t kCloseNormal = 1000;
 constexpr uint16_t kCloseGoingAway = 1001;
+constexpr uint16_t kClosePolicyViolation = 1008;
 constexpr uint16_t kCloseInternalError = 1011;
 constexpr uint16_t kCloseTryAgainLater = 1013;
 
@@ -234,7 +235,8 @@ class Connection final : public std::enable_shared_from_this<Connection>,
         idle_timer_(core_->loop, &Connection::OnIdleTimer, this),
         presence_timer_(core_->loop, &Connection::OnPresenceTimer, this),
         close_timer_(core_->loop, &Connection::OnCloseTimer, this),
-        slow_timer_(core_->loop, &Connection::OnSlowTimer, this) {
+        slow_timer_(core_->loop, &Connection::OnSlowTimer, this),
+        rate_close_timer_(core_->loop, &Connection::OnRateCloseTimer, this) {
     presence_.user_id = params_.user_id;
     presence_.display_name = params_.display_name;
     presence_.color = ws::DefaultColor(params_.user_id);
@@ -311,6 +313,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     presence_timer_.Stop();
     close_timer_.Stop();
     slow_timer_.Stop();
+    rate_close_timer_.Stop();
     LeaveRoom();
     QUIRE_LOG(core_->logger, kInfo, "ws_closed")
         .Str("docId", params_.document_id)
@@ -321,7 +324,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
 
   // --- WebSocketSession::Delegate (called from inside Feed) ---
   void OnTextMessage(std::string_view text) override {
-    if (phase_ >= Phase::kClosing) return;
+    if (phase_ >= Phase::kClosing || !WithinRateLimit()) return;
     uint64_t received_ns = uv_hrtime();  // broadcast latency counts parsing too
     ws::ParseResult parsed = ws::ParseClientMessage(text, core_->config.max_payload_bytes);
     if (!parsed.ok()) {
@@ -365,7 +368,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   }
 
   void OnBinaryMessage(ByteView) override {
-    if (phase_ >= Phase::kClosing) return;
+    if (phase_ >= Phase::kClosing || !WithinRateLimit()) return;
     SendDirect(ws::ErrorMessage(ws::kErrBinaryFrame,
                                 "binary frames are not supported; send JSON text frames"));
   }
@@ -408,6 +411,39 @@ class Connection final : public std::enable_shared_from_this<Connection>,
 
   // A message for this client only (ack, error, pong). Held back while joining so the state
   // comes first.
+  // Token bucket of config.max_messages_per_second (capacity twice that) on the loop's clock.
+  // Over it: an `error` RATE_LIMITED, then close 1008; false means drop the message.
+  bool WithinRateLimit() {
+    if (rate_limited_) return false;
+    const double rate =
+        static_cast<double>(std::max<int64_t>(core_->config.max_messages_per_second, 1));
+    uint64_t now = uv_now(core_->loop);
+    if (!rate_started_) {
+      rate_started_ = true;
+      rate_tokens_ = 2 * rate;
+    } else {
+      rate_tokens_ = std::min(
+          2 * rate, rate_tokens_ + static_cast<double>(now - rate_last_ms_) * rate / 1000.0);
+    }
+    rate_last_ms_ = now;
+    if (rate_tokens_ >= 1) {
+      rate_tokens_ -= 1;
+      return true;
+    }
+    QUIRE_LOG(core_->logger, kWarn, "ws_rate_limited")
+        .Str("docId", params_.document_id)
+        .Str("userId", params_.user_id)
+        .Int("limit", core_->config.max_messages_per_second);
+    SendDirect(ws::ErrorMessage(
+        "RATE_LIMITED", "more than " + std::to_string(core_->config.max_messages_per_second) +
+                            " messages per second; closing"));
+    // Close from a fresh stack: inside Feed, wslay would send the close frame ahead of the
+    // answers (and this error) still queued as data messages.
+    rate_limited_ = true;
+    rate_close_timer_.Start(0);
+    return false;
+  }
+
   void SendDirect(std::string text) {
     if (phase_ == Phase::kJoining) {
       held_bytes_ += text.size();
@@ -729,6 +765,10 @@ class Connection final : public std::enable_shared_from_this<Connection>,
     }
   }
 
+  static void OnRateCloseTimer(void* arg) {
+    static_cast<Connection*>(arg)->BeginClose(kClosePolicyViolation, "message rate limit");
+  }
+
   static void OnPresenceTimer(void* arg) {
     auto* c = static_cast<Connection*>(arg);
     if (c->phase_ >= Phase::kClosing) return;
@@ -765,12 +805,17 @@ class Connection final : public std::enable_shared_from_this<Connection>,
   UvTimer presence_timer_;
   UvTimer close_timer_;
   UvTimer slow_timer_;
+  UvTimer rate_close_timer_;
 
   Phase phase_ = Phase::kJoining;
   std::shared_ptr<Room> room_;  // set while a member
   ws::PresenceInfo presence_;
   uint64_t last_presence_ms_ = 0;
   uint64_t last_rx_ms_ = 0;
+  bool rate_limited_ = false;  // over the limit: messages are dropped until the close
+  bool rate_started_ = false;  // the bucket starts full at the first message
+  uint64_t rate_last_ms_ = 0;
+  double rate_tokens_ = 0;
   int close_stage_ = 0;
 
   Seq last_sent_seq_ = 0;  // the highest seq this client has (state head or last relay)
@@ -852,6 +897,13 @@ class WebSocketEndpoint final : public UpgradeHandler {
     }
     if (record->deleted()) {
       reject = HttpResponse::Error(410, "DOCUMENT_DELETED", "the document is deleted");
+      return nullptr;
+    }
+
+    if (core_->rooms.count(id) == 0 &&
+        static_cast<int64_t>(core_->rooms.size()) >= core_->config.max_open_documents) {
+      reject = HttpResponse::Error(503, "TOO_MANY_DOCUMENTS",
+                                   "the server has its maximum of documents open; retry later");
       return nullptr;
     }
 
