@@ -103,6 +103,13 @@ const std::vector<Option>& Options() {
          }
          return Status::Ok();
        }},
+      {"web-root", "QUIRE_WEB_ROOT",
+       "directory of the web page served at / (default: the built web/dist when present; "
+       "'none' serves no page)",
+       [](Config& c, std::string_view v) {
+         c.web_root = std::string(v);
+         return Status::Ok();
+       }},
       {"log-level", "QUIRE_LOG_LEVEL", "debug, info (default), warn or error",
        [](Config& c, std::string_view v) {
          if (v == "debug") c.log_level = LogLevel::kDebug;

@@ -40,6 +40,9 @@ struct Config {
   int64_t ping_interval_s = 30;
   int64_t shutdown_grace_s = 5;
   std::vector<std::string> allowed_origins;  // CORS; empty allows none
+  // Directory of the web page served for GET paths outside the API (io/static_files.h);
+  // empty serves none. `quire serve` defaults it to the built web/dist when present.
+  std::string web_root;
 
   // Resource limits. A TCP connection beyond either connection limit is answered with HTTP 503
   // `TOO_MANY_CONNECTIONS` and closed; a WebSocket upgrade that would open a document beyond
@@ -50,9 +53,6 @@ struct Config {
   int64_t max_connections_per_ip = 10'000;
   int64_t max_open_documents = 100'000;
   int64_t max_messages_per_second = 1'000;
-  // Directory of the web page served for GET paths outside the API (io/static_files.h);
-  // empty serves none. `quire serve` defaults it to the built web/dist when present.
-  std::string web_root;
 
   LogLevel log_level = LogLevel::kInfo;
 };
