@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh build -DQUIRE_BUILD_TESTS=OFF -DQUIRE_BUILD_BENCHMARKS=OFF
+web/build.sh || echo "run: the web page could not be built (web/build.sh); serving the API only" >&2
 exec build/quire serve "$@"

@@ -3,9 +3,17 @@
 #   dist/index.html             no-cache (always revalidated)
 #   dist/assets/app-HASH.js     content-hashed, cached for a year
 # Skips the build when dist/ is newer than every source (set QUIRE_WEB_FORCE=1 to force).
-# Installs the npm packages first when node_modules is missing or older than the lock file.
+# Installs nodejs/npm (apt) when missing, and the npm packages when node_modules is missing or
+# older than the lock file.
 set -euo pipefail
 cd "$(dirname "$0")"
+if ! command -v npm >/dev/null 2>&1; then
+  echo "web: installing nodejs and npm (Debian packages)"
+  sudo_cmd=()
+  [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends nodejs npm
+fi
 if [[ ! -x node_modules/.bin/esbuild || package-lock.json -nt node_modules/.quire-installed ]]; then
   npm ci --no-audit --no-fund --loglevel=error
   touch node_modules/.quire-installed

@@ -189,14 +189,17 @@ async function renderEditor(main, id) {
         lineNumbers(), drawSelection(), highlightActiveLine(), EditorView.lineWrapping,
         keymap.of([...yUndoManagerKeymap, ...defaultKeymap, ...historyKeymap]),
         yCollab(ytext, awareness, { undoManager }),
+        // Local selection -> presence as offsets; after any change, since offsets move even
+        // when the relative position y-codemirror.next keeps does not (typing at the end).
+        EditorView.updateListener.of((update) => {
+          if (!update.selectionSet && !update.docChanged) return;
+          const sel = update.state.selection.main;
+          client.setPresence({ cursor: { from: sel.anchor, to: sel.head } });
+        }),
       ],
     }),
   });
 
-  // Local selection -> presence (offsets), whenever y-codemirror.next updates it.
-  awareness.on('change', ([changes], origin) => {
-    if (origin === 'local') client.setPresence({ cursor: awareness.localCursor() });
-  });
   client.on('presence', (members) => {
     awareness.setRemote(members);
     people.replaceChildren(...[...members.values()].map((m) => el('span', { class: 'person', style: `background:${m.color}`, title: m.displayName }, m.displayName)));
@@ -231,7 +234,7 @@ async function renderEditor(main, id) {
 
   client.connect();
   session = { client, view, awareness, timer };
-  window.quire = { client, view, doc, ytext }; // for the browser test and the curious
+  window.quire = { client, view, doc, ytext, awareness, remoteCaret: (name) => awareness.remoteCaret(name) }; // for the browser test and the curious
 }
 
 // ---- Routing -------------------------------------------------------------------------------

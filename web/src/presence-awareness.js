@@ -43,14 +43,13 @@ export class PresenceAwareness extends Observable {
     return this.states;
   }
 
-  // The local selection as offsets ({from: anchor, to: head}), or null.
-  localCursor() {
-    const cursor = this.getLocalState()?.cursor;
-    if (!cursor) return null;
-    const a = Y.createAbsolutePositionFromRelativePosition(cursor.anchor, this.doc);
-    const h = Y.createAbsolutePositionFromRelativePosition(cursor.head, this.doc);
-    if (!a || !h) return null;
-    return { from: a.index, to: h.index };
+  // The offset of the named member's caret in the local document, or null.
+  remoteCaret(name) {
+    for (const [id, st] of this.states) {
+      if (id === this.clientID || st.user?.name !== name || !st.cursor) continue;
+      return Y.createAbsolutePositionFromRelativePosition(st.cursor.head, this.doc)?.index ?? null;
+    }
+    return null;
   }
 
   // Replaces the remote states with `members` (QuireClient's presence map).
