@@ -178,7 +178,10 @@ async function renderEditor(main, id) {
   const ytext = doc.getText('codemirror');
   const awareness = new PresenceAwareness(doc, ytext, { name: me.name, color: me.color, colorLight: lighten(me.color) });
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const client = new QuireClient({ url: `${scheme}//${location.host}`, docId: id, doc, userId: me.userId, displayName: me.name, color: me.color });
+  // ?attempts=N: reconnect attempts before showing "offline" (the default suits people, a
+  // small number suits tests).
+  const attempts = Number(new URLSearchParams(location.search).get('attempts')) || undefined;
+  const client = new QuireClient({ url: `${scheme}//${location.host}`, docId: id, doc, userId: me.userId, displayName: me.name, color: me.color, maxAttempts: attempts });
   const undoManager = new Y.UndoManager(ytext);
 
   const view = new EditorView({

@@ -46,6 +46,32 @@ async function main() {
   await list.waitForURL(/#\/d\//);
   const id = decodeURIComponent(list.url().split('#/d/')[1]);
   step(`created ${id} from the list page`);
+
+  // Pagination, search, rename, delete and restore through the list page.
+  for (let i = 1; i <= 11; i++) {
+    assert.equal((await api(server, 'POST', '/api/v1/documents', { title: `Draft ${i}` })).status, 201);
+  }
+  await list.goto(`${server.httpUrl}/?user=Alice#/`);
+  await list.waitForSelector('#page-info:has-text("Page 1 of 2 · 12 documents")');
+  await list.click('#next');
+  await list.waitForSelector('#page-info:has-text("Page 2 of 2")');
+  assert.equal(await list.locator('#docs tbody tr').count(), 2);
+  await list.fill('#search', 'Draft 1');
+  await list.waitForSelector('#page-info:has-text("Page 1 of 1 · 3 documents")'); // 1, 10, 11
+  await list.fill('#search', 'Draft 7');
+  await list.waitForSelector('#page-info:has-text("1 documents")');
+  const row = list.locator('#docs tbody tr').first();
+  list.once('dialog', (d) => d.accept('Draft seven'));
+  await row.locator('button:has-text("Rename")').click();
+  await list.fill('#search', 'seven');
+  await list.waitForSelector('#docs a:has-text("Draft seven")');
+  await row.locator('button:has-text("Delete")').click();
+  await list.waitForSelector('#page-info:has-text("0 documents")');
+  await list.check('#show-deleted');
+  await list.waitForSelector('#docs tr.deleted:has-text("Draft seven")');
+  await list.locator('#docs tr.deleted button:has-text("Restore")').click();
+  await list.waitForSelector('#docs tr:not(.deleted) a:has-text("Draft seven")');
+  step('list: pagination, search, rename, delete, restore');
   await list.close();
 
   const open = async (name) => {
@@ -112,8 +138,14 @@ async function main() {
   }
   step('title renamed');
 
+  // A page that gives up after one attempt shows "offline" with a retry button.
+  const dave = await context.newPage();
+  await dave.goto(`${server.httpUrl}/?user=Dave&attempts=1#/d/${encodeURIComponent(id)}`);
+  await dave.waitForSelector('#connection[data-status="connected"]', { timeout: 10_000 });
+
   // Server down: both indicators turn amber; an edit meanwhile is "Saving…".
   await server.stop();
+  await dave.waitForSelector('#connection[data-status="offline"] #retry:visible', { timeout: 10_000 });
   await alice.waitForSelector('#connection[data-status="reconnecting"]', { timeout: 10_000 });
   await bob.waitForSelector('#connection[data-status="reconnecting"]', { timeout: 10_000 });
   await alice.click('.cm-content');
@@ -128,6 +160,11 @@ async function main() {
   await alice.waitForSelector('#connection[data-status="connected"]', { timeout: 15_000 });
   await bob.waitForSelector('#connection[data-status="connected"]', { timeout: 15_000 });
   await alice.waitForFunction(() => /^Saved/.test(document.querySelector('#save-state').textContent), null, { timeout: 10_000 });
+  assert.equal(await dave.getAttribute('#connection', 'data-status'), 'offline');
+  await dave.click('#retry');
+  await dave.waitForSelector('#connection[data-status="connected"]', { timeout: 10_000 });
+  await dave.close();
+  step('offline page reconnected by Retry');
   const after = await converge();
   assert.ok(after.startsWith(text.trimEnd()) || after.includes('Written offline.'), after);
   assert.ok(after.includes('Written offline.'));
