@@ -14,6 +14,17 @@ import { QuireProcess, api, waitFor } from './server.js';
 const tmp = mkdtempSync(join(tmpdir(), 'quire-web-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
+// Records every connection's URL and the message types it received.
+class RecordingWebSocket extends WebSocket {
+  static log = [];
+  constructor(url, ...rest) {
+    super(url, ...rest);
+    const entry = { url: new URL(url), types: [] };
+    RecordingWebSocket.log.push(entry);
+    this.addEventListener('message', (e) => entry.types.push(JSON.parse(e.data).type));
+  }
+}
+
 const clients = [];
 function client(server, docId, userId, opts = {}) {
   const doc = new Y.Doc();
@@ -93,7 +104,7 @@ test('SqliteRestartResendsUnackedUpdatesAndLosesNothing', async () => {
     const created = await createDoc(server);
     const id = created.id;
     const a = client(server, id, 'alice');
-    const b = client(server, id, 'bob');
+    const b = client(server, id, 'bob', { WebSocket: RecordingWebSocket });
     await waitFor(() => a.status === 'connected' && b.status === 'connected', 'connected');
     const ta = a.doc.getText('t');
     ta.insert(0, 'before ');
@@ -112,6 +123,15 @@ test('SqliteRestartResendsUnackedUpdatesAndLosesNothing', async () => {
     await waitFor(() => a.status === 'connected' && a.pendingCount === 0, 'resent and acked');
     await waitFor(() => text(b) === expected, 'bob caught up with sinceSeq');
     assert.ok(b.statuses.includes('reconnecting'));
+    // Bob's first connection got the state; the one after the restart asked for sinceSeq and
+    // got only updates.
+    const bobs = RecordingWebSocket.log.filter((e) => e.url.searchParams.get('userId') === 'bob');
+    assert.equal(bobs[0].url.searchParams.get('sinceSeq'), null);
+    assert.equal(bobs[0].types[0], 'state');
+    const last = bobs[bobs.length - 1];
+    assert.ok(Number(last.url.searchParams.get('sinceSeq')) > created.seq, last.url.search);
+    assert.ok(!last.types.includes('state'), last.types.join());
+    assert.ok(last.types.includes('remote_update'));
 
     // A fresh client after a graceful restart sees exactly the text, and the log holds each
     // update once: created + 1 + 100 + 20 updates.
