@@ -45,6 +45,9 @@ class ServerApp::Impl {
   void OnLogClosed();
   void CloseHandles();
   void CollectMetrics();
+  // While the log refuses writes (sticky error after a failed commit), tries Recover() once per
+  // compactor tick; one attempt at a time. Writes resume as soon as one succeeds.
+  void MaybeRecoverLog();
   void DrainPosted();
   Status CloseLoop();
 
@@ -82,6 +85,7 @@ class ServerApp::Impl {
   // Metrics mirrored from stats() on every /metrics and compactor tick.
   int64_t reported_snapshots_ = 0;
   int64_t reported_storage_errors_ = 0;
+  bool recovering_ = false;
 };
 
 Status ServerApp::Impl::Start() {
@@ -175,6 +179,7 @@ Status ServerApp::Impl::Start() {
       &compactor_,
       [](uv_timer_t* t) noexcept {
         auto* self = static_cast<Impl*>(t->data);
+        self->MaybeRecoverLog();
         self->docs_->RunCompactor();
         self->CollectMetrics();
       },
@@ -221,6 +226,19 @@ void ServerApp::Impl::CollectMetrics() {
   reported_storage_errors_ = ls.failed_batches;
   metrics_.gauge("quire_storage_writable", "1 when the log accepts writes")
       .Set(docs_->writable().ok() ? 1 : 0);
+}
+
+void ServerApp::Impl::MaybeRecoverLog() {
+  if (recovering_ || shutting_down_ || log_->sticky_error().ok()) return;
+  recovering_ = true;
+  log_->Recover([this](Status s) {
+    recovering_ = false;
+    if (s.ok()) {
+      QUIRE_LOG(logger_, kWarn, "storage_recovered");
+    } else {
+      QUIRE_LOG(logger_, kWarn, "storage_recovery_failed").Str("error", s.ToString());
+    }
+  });
 }
 
 void ServerApp::Impl::DrainPosted() {
