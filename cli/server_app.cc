@@ -134,9 +134,8 @@ Status ServerApp::Impl::Start() {
     if (!handler.ok()) {
       failure = handler.status();
     } else {
-      server_ = std::make_unique<io::HttpServer>(
-          &loop_, io::HttpServerOptions::FromConfig(config_), std::move(handler).value(),
-          &metrics_, logger_);
+      server_ = std::make_unique<io::HttpServer>(&loop_, io::HttpServerOptions::FromConfig(config_),
+                                                 std::move(handler).value(), &metrics_, logger_);
       server_->SetUpgradeHandler(
           io::MakeWebSocketEndpoint(&loop_, *docs_, metrics_, config_, logger_));
       failure = server_->Listen(config_.host, config_.port);
