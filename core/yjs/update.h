@@ -123,6 +123,18 @@ DeleteSet MergeDeleteSets(std::span<const DeleteSet> sets);
 // Writes a delete set as given (clients and ranges in the given order).
 void EncodeDeleteSet(const DeleteSet& ds, Bytes* out);
 
+// Whether two updates describe the same document: the same state vector, the same delete set
+// (after MergeDeleteSets) and the same structs once each client's runs are joined where one
+// struct is exactly what slicing the other would leave (String, Deleted, JSON and Any items
+// whose origin is the previous struct's last id and whose right origin and kinds agree;
+// adjacent GCs; adjacent Skips). Items wholly inside the delete set compare as GC (their
+// range only): yjs's merge keeps either the GC or the deleted Item there, by input order. So a
+// snapshot written as "abc" equals three typed keystrokes "a", "b", "c", whatever the merge
+// order or block boundaries. Unequal: *difference (when
+// given) names the first difference. Malformed input: InvalidArgument.
+// (A String split inside a surrogate pair is not re-joined: slicing replaced the half pair.)
+Result<bool> SameDocument(ByteView a, ByteView b, std::string* difference = nullptr);
+
 enum class InspectFormat { kText, kJson };
 // A struct-level description of an update for debugging. kJson gives
 // {"structs":[...],"ds":[[client,[[clock,len],...]],...]} with the fields of SPEC.md's test
