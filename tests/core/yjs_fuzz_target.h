@@ -51,6 +51,8 @@ inline const char* RunOne(const uint8_t* data, size_t size) {
       auto same = MergeUpdates(one);
       if (!same.ok() || *same != Bytes(u.begin(), u.end())) return "merge([u]) != u";
     }
+    auto self = SameDocument(u, u);
+    if (self.ok() != valid[i] || (self.ok() && !*self)) return "SameDocument(u, u)";
     (void)DecodeMessage(u);
     (void)DecodeAwarenessUpdate(u);
   }
