@@ -89,6 +89,9 @@ class ServerApp::Impl {
 };
 
 Status ServerApp::Impl::Start() {
+  // libuv writes sockets with write(2): a peer that reset its connection while an answer was
+  // queued would raise SIGPIPE and kill the process. EPIPE is handled per connection instead.
+  std::signal(SIGPIPE, SIG_IGN);
   int rc = uv_loop_init(&loop_);
   if (rc != 0) return Status::IoError(std::string("uv_loop_init: ") + uv_strerror(rc));
   loop_open_ = true;

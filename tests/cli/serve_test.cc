@@ -1,7 +1,10 @@
 // `quire serve` as a real subprocess (build/quire): configuration from flags and environment,
 // the start-up log lines (storage mode, listening port), /healthz, and a clean exit 0 on SIGTERM
 // and SIGINT after committing what was acknowledged.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -35,6 +38,9 @@ class ServeProcess {
     pid_ = ::fork();
     REQUIRE(pid_ >= 0);
     if (pid_ == 0) {
+      // Ignored signals stay ignored across exec: give the server the default SIGPIPE so the
+      // tests see what a shell-started `quire serve` does.
+      ::signal(SIGPIPE, SIG_DFL);
       ::dup2(fds[1], 2);
       ::dup2(fds[1], 1);
       for (const std::string& e : env) ::putenv(const_cast<char*>(e.c_str()));
@@ -182,6 +188,39 @@ TEST_CASE("ServeHelpListsFlagsAndBadFlagsExitTwo", "[cli][serve]") {
   CHECK(bad.log().find("no-such-flag") != std::string::npos);
   ServeProcess bad_env({}, {"QUIRE_PORT=notaport"});
   CHECK(bad_env.WaitExit() == 2);
+}
+
+TEST_CASE("ServeSurvivesClientsThatResetWhileTheAnswerIsBeingWritten", "[cli][serve]") {
+  // Regression: libuv writes with write(2), so a peer that reset the connection while its
+  // answer was queued raised SIGPIPE and killed the whole server.
+  ServeProcess p({"--port=0", "--database-url=memory://"});
+  auto listening = p.WaitForEvent("listening");
+  REQUIRE(listening.has_value());
+  int port = (*listening)["port"];
+  const std::string request =
+      "GET /api/v1/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /api/v1/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (int i = 0; i < 200; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    int small = 1024;  // a tiny receive window keeps the answers queued on the server side
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    for (int k = 0; k < 20; ++k) {
+      if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) < 0) break;
+    }
+    linger reset{1, 0};  // close with RST, not FIN
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    ::close(fd);
+  }
+  auto r = HttpRequestOnce(port, "GET", "/healthz");
+  REQUIRE(r.has_value());
+  CHECK(r->status == 200);
+  CHECK(p.SignalAndWait(SIGTERM) == 0);
 }
 
 }  // namespace
