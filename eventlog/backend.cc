@@ -15,6 +15,14 @@ Status ValidateRequestShape(const AppendRequest& request) {
     case EventKind::kRenamed:
     case EventKind::kDeleted:
     case EventKind::kRestored:
+    case EventKind::kVersion:
+      break;
+    case EventKind::kForkedTo:
+    case EventKind::kForkedFrom:
+      if (request.title.empty() || request.version < 0) {
+        return Status::InvalidArgument("fork event of document " + request.document_id +
+                                       " without the other document or with a negative seq");
+      }
       break;
     case EventKind::kUpdate:
       if (request.op_id.empty()) {

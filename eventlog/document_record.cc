@@ -34,6 +34,11 @@ void Apply(DocumentRecord& record, const Event& event) {
         record.snapshot_bytes = static_cast<int64_t>(event.payload.size());
       }
       return;
+    case EventKind::kVersion:
+    case EventKind::kForkedTo:
+    case EventKind::kForkedFrom:
+      // History markers: they change no content and no catalog field but the head.
+      return;
   }
   record.updated_at = event.created_at;
 }

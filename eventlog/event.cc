@@ -10,12 +10,15 @@ std::string_view EventKindName(EventKind kind) {
     case EventKind::kRestored: return "restored";
     case EventKind::kUpdate: return "update";
     case EventKind::kSnapshot: return "snapshot";
+    case EventKind::kVersion: return "version";
+    case EventKind::kForkedTo: return "forked_to";
+    case EventKind::kForkedFrom: return "forked_from";
   }
   return "unknown";
 }
 
 std::optional<EventKind> ParseEventKind(std::string_view name) {
-  for (int k = 1; k <= 6; ++k) {
+  for (int k = 1; k <= 9; ++k) {
     auto kind = static_cast<EventKind>(k);
     if (EventKindName(kind) == name) return kind;
   }

@@ -19,9 +19,13 @@ enum class EventKind : uint8_t {
   kRestored = 4,  // undo of a soft delete
   kUpdate = 5,    // op_id, actor_id, payload = CRDT update bytes
   kSnapshot = 6,  // payload = snapshot bytes, version = the seq the snapshot covers
+  kVersion = 7,     // a named version: title = the name; it names the state at its own seq
+  kForkedTo = 8,    // this document was forked: title = the new document's id, version = at
+  kForkedFrom = 9,  // this document is a fork: title = the source document's id, version = at
 };
 
-std::string_view EventKindName(EventKind kind);  // "created", "renamed", ... "snapshot"
+std::string_view EventKindName(EventKind kind);  // "created", ... "snapshot", "version",
+                                                 // "forked_to", "forked_from"
 std::optional<EventKind> ParseEventKind(std::string_view name);
 
 struct Event {
@@ -31,8 +35,9 @@ struct Event {
   OpId op_id;          // kUpdate (required), others optional; unique per document when set
   ActorId actor_id;    // who made the change; for kCreated, the owner
   Bytes payload;       // kUpdate: update bytes; kSnapshot: snapshot bytes; otherwise empty
-  Seq version = 0;     // kSnapshot: the seq the snapshot covers (<= seq); otherwise 0
-  std::string title;   // kCreated and kRenamed
+  Seq version = 0;     // kSnapshot: the seq the snapshot covers (<= seq); kForkedTo/From:
+                       // the source seq forked at; otherwise 0
+  std::string title;   // kCreated, kRenamed, kVersion (name), kForkedTo/From (other id)
   CrdtKind crdt = CrdtKind::kYjs;  // kCreated
   TimestampMs created_at = 0;
 };

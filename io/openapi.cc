@@ -78,6 +78,83 @@ constexpr const char* kOpenApi = R"json({
         }
       }
     },
+    "/api/v1/documents/{id}/history": {
+      "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+      "get": {
+        "summary": "The document's events, oldest first (order=desc: newest first); pruned updates are absent",
+        "operationId": "documentHistory",
+        "parameters": [
+          {"name": "cursor", "in": "query", "description": "opaque next_cursor of a previous page (same order); stable under concurrent appends", "schema": {"type": "string"}},
+          {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}},
+          {"name": "order", "in": "query", "schema": {"type": "string", "enum": ["asc", "desc"], "default": "asc"}}
+        ],
+        "responses": {
+          "200": {"description": "One page. Ascending pages always carry next_cursor (poll it for later events); descending pages carry none after seq 1", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HistoryPage"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "404": {"$ref": "#/components/responses/NotFound"}
+        }
+      }
+    },
+    "/api/v1/documents/{id}/state": {
+      "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+      "get": {
+        "summary": "The document as of a seq: yjs one merged update, automerge the concatenation, opaque the nearest snapshot plus the updates after it",
+        "operationId": "documentStateAt",
+        "parameters": [{"name": "at", "in": "query", "description": "1..head (default: head)", "schema": {"type": "integer", "minimum": 1}}],
+        "responses": {
+          "200": {"description": "JSON, or the raw bytes with Accept: application/octet-stream (header X-Quire-Version)", "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/StateAt"}},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "406": {"description": "NOT_ACCEPTABLE: an opaque state with updates has no single byte form"},
+          "410": {"description": "NOT_RETAINED: pruned by --retain-updates; error.oldest_available_seq says where the retained history starts", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        }
+      }
+    },
+    "/api/v1/documents/{id}/versions": {
+      "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+      "get": {
+        "summary": "Named versions, in seq order",
+        "operationId": "listVersions",
+        "responses": {
+          "200": {"description": "The versions", "content": {"application/json": {"schema": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Version"}}}}}}},
+          "404": {"$ref": "#/components/responses/NotFound"}
+        }
+      },
+      "post": {
+        "summary": "Name the current head: appends a version event (its seq names the state)",
+        "operationId": "createVersion",
+        "parameters": [{"$ref": "#/components/parameters/UserId"}],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 256}}}}}},
+        "responses": {
+          "201": {"description": "Recorded", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Version"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "415": {"$ref": "#/components/responses/NotJson"}
+        }
+      }
+    },
+    "/api/v1/documents/{id}/fork": {
+      "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+      "post": {
+        "summary": "Restore by fork: a new document whose first snapshot is the state at `at`; recorded as forked_from / forked_to events in both documents",
+        "operationId": "forkDocument",
+        "parameters": [{"$ref": "#/components/parameters/UserId"}],
+        "requestBody": {"required": false, "content": {"application/json": {"schema": {"type": "object", "properties": {
+          "at": {"type": "integer", "minimum": 1, "description": "default: head"},
+          "title": {"type": "string", "minLength": 1, "maxLength": 256, "description": "default: the source title + ' (fork)'"}}}}}},
+        "responses": {
+          "201": {"description": "The new document", "headers": {"Location": {"schema": {"type": "string"}}}, "content": {"application/json": {"schema": {"type": "object", "properties": {
+            "id": {"type": "string"}, "title": {"type": "string"}, "crdt": {"type": "string"}, "seq": {"type": "integer"},
+            "forked_from": {"type": "object", "properties": {"id": {"type": "string"}, "at": {"type": "integer"}, "seq": {"type": "integer", "description": "seq of forked_to in the source"}}}}}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "410": {"description": "NOT_RETAINED (see state)"},
+          "415": {"$ref": "#/components/responses/NotJson"}
+        }
+      }
+    },
     "/api/v1/openapi.json": {
       "get": {"summary": "This description", "operationId": "openapi", "responses": {"200": {"description": "OpenAPI 3 document", "content": {"application/json": {"schema": {"type": "object"}}}}}}
     },
@@ -110,6 +187,51 @@ constexpr const char* kOpenApi = R"json({
       "UserId": {"name": "X-User-Id", "in": "header", "required": false, "description": "who makes the change (owner of a created document)", "schema": {"type": "string", "maxLength": 128}}
     },
     "schemas": {
+      "HistoryItem": {
+        "type": "object",
+        "properties": {
+          "seq": {"type": "integer"},
+          "kind": {"type": "string", "enum": ["created", "renamed", "deleted", "restored", "update", "snapshot", "version", "forked_to", "forked_from"]},
+          "opId": {"type": "string", "nullable": true},
+          "actorId": {"type": "string"},
+          "created_at": {"type": "string", "format": "date-time"},
+          "bytes": {"type": "integer", "description": "payload size"},
+          "title": {"type": "string"}, "crdt": {"type": "string"}, "version": {"type": "integer"},
+          "name": {"type": "string"}, "documentId": {"type": "string"}, "at": {"type": "integer"}
+        }
+      },
+      "Retention": {
+        "type": "object",
+        "properties": {
+          "pruned_through": {"type": "integer", "description": "highest pruned update seq (0: none)"},
+          "oldest_state_seq": {"type": "integer", "description": "the smallest seq state?at= can answer"}
+        }
+      },
+      "HistoryPage": {
+        "type": "object",
+        "properties": {
+          "items": {"type": "array", "items": {"$ref": "#/components/schemas/HistoryItem"}},
+          "next_cursor": {"type": "string", "nullable": true},
+          "has_more": {"type": "boolean"},
+          "retention": {"$ref": "#/components/schemas/Retention"}
+        }
+      },
+      "StateAt": {
+        "type": "object",
+        "properties": {
+          "version": {"type": "integer", "description": "the seq the state is at"},
+          "crdt": {"type": "string"},
+          "snapshotB64": {"type": "string", "format": "byte"},
+          "snapshotVersion": {"type": "integer", "description": "opaque only: what the snapshot covers"},
+          "updates": {"type": "array", "description": "opaque only", "items": {"type": "object", "properties": {
+            "seq": {"type": "integer"}, "opId": {"type": "string"}, "actorId": {"type": "string"}, "updateB64": {"type": "string", "format": "byte"}}}},
+          "retention": {"$ref": "#/components/schemas/Retention"}
+        }
+      },
+      "Version": {
+        "type": "object",
+        "properties": {"seq": {"type": "integer"}, "name": {"type": "string"}, "actorId": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"}}
+      },
       "CrdtKind": {"type": "string", "enum": ["yjs", "automerge", "opaque"]},
       "CreateDocument": {
         "type": "object", "required": ["title"], "additionalProperties": false,

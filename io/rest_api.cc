@@ -197,7 +197,8 @@ RestApi::RestApi(projection::DocumentService& docs, Metrics& metrics, const Conf
       metrics_(metrics),
       logger_(logger),
       cors_(config.allowed_origins),
-      hooks_(std::move(hooks)) {}
+      hooks_(std::move(hooks)),
+      history_(docs, logger) {}
 
 HttpHandler RestApi::AsHandler() {
   return [this](const HttpRequest& request, HttpResponder respond) {
@@ -281,6 +282,13 @@ void RestApi::Handle(const HttpRequest& request, HttpResponder respond) {
   if (path.size() > kDocumentsPath.size() + 1 && path.starts_with(kDocumentsPath) &&
       path[kDocumentsPath.size()] == '/') {
     std::string id = path.substr(kDocumentsPath.size() + 1);
+    if (size_t slash = id.find('/'); slash != std::string::npos &&
+                                     RestHistory::Owns(std::string_view(id).substr(slash + 1))) {
+      std::string sub = id.substr(slash + 1);
+      id.resize(slash);
+      if (!IsValidDocumentId(id)) return respond(NotFound("no document '" + id + "'"));
+      return history_.Handle(request, id, sub, std::move(respond));
+    }
     if (!IsValidDocumentId(id)) {
       respond(NotFound("no document '" + id + "'"));
       return;

@@ -18,6 +18,7 @@
 #include "io/cors.h"
 #include "io/http_server.h"
 #include "io/metrics.h"
+#include "io/rest_history.h"
 #include "projection/document_service.h"
 
 namespace quire::io {
@@ -51,6 +52,7 @@ class RestApi {
   const Logger& logger_;
   CorsPolicy cors_;
   RestApiHooks hooks_;
+  RestHistory history_;  // /api/v1/documents/{id}/{history,state,versions,fork}
 };
 
 }  // namespace quire::io

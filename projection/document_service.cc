@@ -393,6 +393,11 @@ class DocumentService::Impl {
     return s;
   }
 
+  void AppendHistoryEvent(Event e, AppendCallback done) {
+    if (!docs_.contains(e.document_id)) return Fail(std::move(done), NotFound(e.document_id));
+    AppendEvent(std::move(e), std::move(done));
+  }
+
  private:
   struct Doc {
     DocumentRecord record;
@@ -766,7 +771,7 @@ class DocumentService::Impl {
 
 DocumentService::DocumentService(eventlog::AsyncLog& log, const Clock& clock,
                                  ProjectionOptions options, const Logger& logger)
-    : impl_(std::make_unique<Impl>(log, clock, options, logger)) {}
+    : impl_(std::make_unique<Impl>(log, clock, options, logger)), log_(log) {}
 DocumentService::~DocumentService() = default;
 
 void DocumentService::Start(std::function<void(Status)> done) { impl_->Start(std::move(done)); }
@@ -791,6 +796,9 @@ void DocumentService::AppendUpdate(const DocumentId& id, OpId op_id, ActorId act
 void DocumentService::AppendSnapshot(const DocumentId& id, Seq version, Bytes bytes, ActorId actor,
                                      AppendCallback done) {
   impl_->AppendSnapshot(id, version, std::move(bytes), std::move(actor), std::move(done));
+}
+void DocumentService::AppendHistoryEvent(eventlog::Event event, AppendCallback done) {
+  impl_->AppendHistoryEvent(std::move(event), std::move(done));
 }
 void DocumentService::LoadHead(const DocumentId& id, std::function<void(Result<HeadState>)> done) {
   impl_->LoadHead(id, std::move(done));

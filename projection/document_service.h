@@ -113,6 +113,19 @@ class DocumentService {
   void AppendSnapshot(const DocumentId& id, Seq version, Bytes bytes, ActorId actor,
                       AppendCallback done);
 
+  // Appends `event` as given (the clock sets created_at); the projections absorb it like any
+  // command's event. For projection/history: named versions, fork markers and a fork's first
+  // update and snapshot, which are built from committed state, so no codec check is made here.
+  // NotFound for unknown documents (the log's answer).
+  void AppendHistoryEvent(eventlog::Event event, AppendCallback done);
+
+  // Runs `work` on the storage thread with the backend (reads that must not block the loop),
+  // then `done` on the loop thread. Dropped after the log closed.
+  template <typename T>
+  void RunOnStorage(std::function<T(eventlog::Backend&)> work, std::function<void(T)> done) {
+    log_.Run<T>(std::move(work), std::move(done));
+  }
+
   // --- Head state ---
   // The head state of `id`, from the cache or loaded from the log (off the loop thread).
   // The state includes every event whose command callback ran before `done` runs.
@@ -146,6 +159,7 @@ class DocumentService {
  private:
   class Impl;
   std::unique_ptr<Impl> impl_;
+  eventlog::AsyncLog& log_;
 };
 
 }  // namespace quire::projection

@@ -1,0 +1,43 @@
+// RestHistory: the history and time-travel routes under /api/v1/documents/{id}/:
+//   GET  history?cursor=&limit=&order=   events, oldest first (order=desc: newest first)
+//   GET  state?at=SEQ                    the document as of a seq (JSON or octet-stream)
+//   GET  versions, POST versions {name}  named versions (kVersion events)
+//   POST fork {at?, title?}              a new document whose first snapshot is the state at `at`
+// Described in io/openapi.cc; the stored events in eventlog/SCHEMA.md. Every read runs on the
+// storage thread (DocumentService::RunOnStorage); every change is an event.
+//
+// Threading: loop thread only. `docs` and `logger` outlive this object and every request it
+// answers (the server closes the log first, which drops pending reads).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "core/log.h"
+#include "io/http_server.h"
+#include "projection/document_service.h"
+
+namespace quire::io {
+
+class RestHistory {
+ public:
+  RestHistory(projection::DocumentService& docs, const Logger& logger);
+
+  // Whether `sub` (the path segment after the document id) is one of these routes.
+  static bool Owns(std::string_view sub);
+  // Answers a request for `sub` of document `id` (already a valid id).
+  void Handle(const HttpRequest& request, const std::string& id, std::string_view sub,
+              HttpResponder respond);
+
+ private:
+  void History(const HttpRequest& request, const std::string& id, HttpResponder respond);
+  void State(const HttpRequest& request, const std::string& id, HttpResponder respond);
+  void ListVersions(const std::string& id, HttpResponder respond);
+  void CreateVersion(const HttpRequest& request, const std::string& id, HttpResponder respond);
+  void Fork(const HttpRequest& request, const std::string& id, HttpResponder respond);
+
+  projection::DocumentService& docs_;
+  const Logger& logger_;
+};
+
+}  // namespace quire::io
