@@ -159,6 +159,10 @@ Status ApplyServeFlags(Config& config, const std::vector<std::string>& args) {
       value = arg.substr(eq + 1);
       has_value = true;
     }
+    if (name == "no-auto-create" && !has_value) {
+      config.auto_create_documents = false;
+      continue;
+    }
     const Option* found = nullptr;
     for (const Option& o : Options()) {
       if (name == o.flag) found = &o;
@@ -182,6 +186,7 @@ std::string ServeFlagsHelp() {
     if (o.env) out += std::string(" [env ") + o.env + "]";
     out += "\n";
   }
+  out += "  --no-auto-create        y-websocket/Hocuspocus clients may not create documents\n";
   return out;
 }
 

@@ -54,6 +54,10 @@ struct Config {
   int64_t max_open_documents = 100'000;
   int64_t max_messages_per_second = 1'000;
 
+  // y-websocket (/yjs/{id}) and Hocuspocus clients create a missing document on first connect;
+  // `--no-auto-create` turns that off (they get permission-denied and are closed).
+  bool auto_create_documents = true;
+
   LogLevel log_level = LogLevel::kInfo;
 };
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/base64.h"
+
 namespace quire::io {
 
 void Room::Join(RoomMember* member) {
@@ -26,10 +28,21 @@ bool Room::IsMember(const RoomMember* member) const {
                      [&](const Entry& e) { return e.member == member; });
 }
 
-void Room::RelayUpdate(const RoomMember* from, Seq seq, const SharedFrame& frame) {
+void Room::RelayUpdate(const RoomMember* from, Seq seq, const SharedFrame& frame,
+                       const SharedBytes& update, std::string_view update_b64) {
   auto members = members_;
+  SharedBytes bytes = update;
   for (const Entry& e : members) {
-    if (e.member != from) e.member->DeliverUpdate(seq, frame);
+    if (e.member == from) continue;
+    if (!e.member->wants_update_bytes()) {
+      if (frame) e.member->DeliverUpdate(seq, frame);
+      continue;
+    }
+    if (!bytes && !update_b64.empty()) {
+      auto decoded = Base64Decode(update_b64);
+      if (decoded.ok()) bytes = std::make_shared<const Bytes>(std::move(*decoded));
+    }
+    if (bytes) e.member->DeliverUpdateBytes(seq, bytes);
   }
 }
 

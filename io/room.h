@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -15,6 +16,8 @@ namespace quire::io {
 
 // A serialized server message shared by every recipient (serialize once, fan out).
 using SharedFrame = std::shared_ptr<const std::string>;
+// A committed CRDT update's bytes, shared by every binary-protocol recipient.
+using SharedBytes = std::shared_ptr<const Bytes>;
 
 class RoomMember {
  public:
@@ -24,6 +27,11 @@ class RoomMember {
   virtual void DeliverUpdate(Seq seq, const SharedFrame& frame) = 0;
   // Another member's presence; may be dropped under backpressure.
   virtual void DeliverPresence(const SharedFrame& frame) = 0;
+  // Members speaking a binary protocol (y-websocket, Hocuspocus) take committed updates as
+  // their CRDT bytes through DeliverUpdateBytes instead of the JSON frame; same contract as
+  // DeliverUpdate. JSON presence is not for them (DeliverPresence is still called; ignore it).
+  virtual bool wants_update_bytes() const { return false; }
+  virtual void DeliverUpdateBytes(Seq /*seq*/, const SharedBytes& /*update*/) {}
 };
 
 class Room {
@@ -41,8 +49,12 @@ class Room {
   void Leave(RoomMember* member, const SharedFrame& left_frame);
   bool IsMember(const RoomMember* member) const;
 
-  // Delivers a committed update to every member except `from` (null: to everyone).
-  void RelayUpdate(const RoomMember* from, Seq seq, const SharedFrame& frame);
+  // Delivers a committed update to every member except `from` (null: to everyone): `frame`
+  // (the JSON remote_update) to JSON members, the update bytes to binary members. The bytes
+  // are `update` when given, else decoded once from `update_b64` when a binary member needs
+  // them (a binary member gets nothing when both are empty).
+  void RelayUpdate(const RoomMember* from, Seq seq, const SharedFrame& frame,
+                   const SharedBytes& update = nullptr, std::string_view update_b64 = {});
   // Records `frame` as `from`'s current presence and delivers it to every other member.
   void BroadcastPresence(const RoomMember* from, const SharedFrame& frame);
   // The current presence of every member except `except`, in join order.

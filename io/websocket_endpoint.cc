@@ -18,6 +18,7 @@
 #include "io/json_protocol.h"
 #include "io/room.h"
 #include "io/websocket_session.h"
+#include "io/yws_endpoint.h"
 
 namespace quire::io {
 namespace {
@@ -620,7 +621,7 @@ class Connection final : public std::enable_shared_from_this<Connection>,
             if (!result->duplicate) {
               auto frame = std::make_shared<const std::string>(
                   ws::RemoteUpdateMessage(seq, delta_b64, actor, op_id));
-              room->RelayUpdate(from, seq, frame);
+              room->RelayUpdate(from, seq, frame, nullptr, delta_b64);
               core->broadcast_latency.Observe(static_cast<double>(uv_hrtime() - received_ns) / 1e9);
               core->updates_accepted.Inc();
               QUIRE_LOG(core->logger, kDebug, "update_committed")
@@ -846,11 +847,26 @@ class ConnectionHandle final : public StreamHandler {
 
 class WebSocketEndpoint final : public UpgradeHandler {
  public:
-  explicit WebSocketEndpoint(std::shared_ptr<EndpointCore> core) : core_(std::move(core)) {}
+  WebSocketEndpoint(std::shared_ptr<EndpointCore> core, Metrics& metrics)
+      : core_(std::move(core)),
+        // The binary protocols share this endpoint's rooms, so their members and the JSON
+        // members of a document relay to each other.
+        yws_(MakeYwsEndpoint(
+            core_->loop, core_->docs, metrics, core_->config, core_->logger,
+            RoomHooks{[core = core_](const DocumentId& id) { return core->AcquireRoom(id); },
+                      [core = core_](const std::shared_ptr<Room>& room) {
+                        core->MaybeReleaseRoom(room);
+                      },
+                      [core = core_](const DocumentId& id) {
+                        return core->rooms.count(id) == 0 &&
+                               static_cast<int64_t>(core->rooms.size()) >=
+                                   core->config.max_open_documents;
+                      }})) {}
 
   std::unique_ptr<StreamHandler> Upgrade(const HttpRequest& request, Transport& transport,
                                          HttpResponse& reject) override {
     std::string_view path = request.path;
+    if (IsYwsPath(path)) return yws_->Upgrade(request, transport, reject);
     if (path.substr(0, kPathPrefix.size()) != kPathPrefix) {
       reject = HttpResponse::Error(404, "NOT_FOUND", "no WebSocket endpoint at this path");
       return nullptr;
@@ -954,6 +970,7 @@ class WebSocketEndpoint final : public UpgradeHandler {
 
  private:
   std::shared_ptr<EndpointCore> core_;
+  std::unique_ptr<UpgradeHandler> yws_;
 };
 
 }  // namespace
@@ -962,7 +979,7 @@ std::unique_ptr<UpgradeHandler> MakeWebSocketEndpoint(uv_loop_s* loop, DocumentS
                                                       io::Metrics& metrics, const Config& config,
                                                       const Logger& logger) {
   return std::make_unique<WebSocketEndpoint>(
-      std::make_shared<EndpointCore>(loop, docs, metrics, config, logger));
+      std::make_shared<EndpointCore>(loop, docs, metrics, config, logger), metrics);
 }
 
 }  // namespace quire::io

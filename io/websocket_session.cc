@@ -87,6 +87,13 @@ void WebSocketSession::SendText(std::string_view text) {
   if (!in_feed_) Flush();
 }
 
+void WebSocketSession::SendBinary(ByteView data) {
+  if (ctx_ == nullptr || close_sent()) return;
+  wslay_event_msg msg{WSLAY_BINARY_FRAME, data.data(), data.size()};
+  if (wslay_event_queue_msg(ctx_, &msg) != 0) return;
+  if (!in_feed_) Flush();
+}
+
 void WebSocketSession::SendPing() {
   if (ctx_ == nullptr || close_sent()) return;
   wslay_event_msg msg{WSLAY_PING, nullptr, 0};

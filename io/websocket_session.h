@@ -45,6 +45,8 @@ class WebSocketSession {
   // Queues a text message (copied). Written at once unless called from inside Feed(), in
   // which case it is written when Feed() returns. No-op once a close frame was queued.
   void SendText(std::string_view text);
+  // Queues a binary message (copied); otherwise as SendText.
+  void SendBinary(ByteView data);
   void SendPing();
   // Queues a close frame with `code` and `reason` and writes it. Idempotent.
   void StartClose(uint16_t code, std::string_view reason);
