@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -12,7 +13,10 @@
 #include <string_view>
 
 #include "cli/commands.h"
+#include "core/base64.h"
 #include "eventlog/backend.h"
+#include "eventlog/document_record.h"
+#include "projection/history.h"
 
 namespace quire::cli {
 namespace {
@@ -29,6 +33,8 @@ constexpr const char* kReplayUsage =
     "options:\n"
     "  --database-url URL  sqlite:///path/to/file.db or memory:// (default: $DATABASE_URL)\n"
     "  --document ID       check only this document\n"
+    "  --until SEQ         with --document: print the document's state summary as of SEQ\n"
+    "                      (title, flags, counts and the state bytes; no checks)\n"
     "  --json              print one JSON object instead of text\n"
     "  --help              show this text\n"
     "\n"
@@ -37,6 +43,7 @@ constexpr const char* kReplayUsage =
 struct ReplayFlags {
   std::string database_url;
   std::optional<std::string> document;
+  std::optional<Seq> until;
   bool json = false;
   bool help = false;
 };
@@ -69,6 +76,15 @@ Status ParseReplayFlags(const std::vector<std::string>& args, ReplayFlags& flags
       auto v = take();
       if (!v.ok()) return v.status();
       flags.document = *v;
+    } else if (name == "--until") {
+      auto v = take();
+      if (!v.ok()) return v.status();
+      Seq n = 0;
+      auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+      if (v->empty() || ec != std::errc() || end != v->data() + v->size() || n < 1) {
+        return Status::InvalidArgument("--until needs a positive seq");
+      }
+      flags.until = n;
     } else {
       return Status::InvalidArgument("unknown option '" + std::string(arg) + "'");
     }
@@ -138,6 +154,75 @@ int Unreadable(const ReplayFlags& flags, const std::string& message) {
 
 }  // namespace
 
+// `--until SEQ`: the document as of SEQ, rebuilt from its events (the catalog fields by
+// eventlog::Apply, the content by projection::ReadStateAt).
+int PrintStateUntil(const ReplayFlags& flags, eventlog::Backend& backend) {
+  const DocumentId& id = *flags.document;
+  const Seq until = *flags.until;
+  eventlog::DocumentRecord record;
+  Seq after = 0;
+  bool found = false;
+  while (true) {
+    auto events = backend.ReadEvents(id, after, 1000);
+    if (!events.ok()) return Unreadable(flags, events.status().ToString());
+    for (const eventlog::Event& e : *events) {
+      if (e.seq > until) break;
+      eventlog::Apply(record, e);
+      found = true;
+    }
+    if (events->size() < 1000 || events->back().seq >= until) break;
+    after = events->back().seq;
+  }
+  if (!found) return Unreadable(flags, "no document " + id + " in the log");
+  auto head = backend.ReadEvents(id, until, 1);
+  if (!head.ok()) return Unreadable(flags, head.status().ToString());
+  auto state = projection::ReadStateAt(backend, id, record.crdt, until);
+  if (!state.ok()) return Unreadable(flags, state.status().ToString());
+  nlohmann::json out = {
+      {"document", id},
+      {"until", until},
+      {"seq", record.head_seq},
+      {"title", record.title},
+      {"crdt", std::string(CrdtKindName(record.crdt))},
+      {"deleted", record.deleted()},
+      {"update_count", record.update_count},
+      {"update_bytes", record.update_bytes},
+      {"snapshot_version", record.snapshot_version},
+      {"later_events", !head->empty()},
+      {"pruned_through", state->retention.pruned_through},
+      {"oldest_state_seq", state->retention.oldest_state_seq},
+      {"retained", state->state.has_value()},
+  };
+  if (state->state) {
+    out["state_bytes"] = state->state->snapshot.size();
+    out["state_snapshot_version"] = state->state->snapshot_version;
+    out["state_updates"] = state->state->updates.size();
+  }
+  if (flags.json) {
+    std::printf("%s\n", out.dump(2).c_str());
+  } else {
+    std::printf("quire replay %s --document %s --until %lld\n", flags.database_url.c_str(),
+                id.c_str(), static_cast<long long>(until));
+    std::printf("seq %lld  title \"%s\"  crdt %s  deleted %s\n",
+                static_cast<long long>(record.head_seq), record.title.c_str(),
+                std::string(CrdtKindName(record.crdt)).c_str(), record.deleted() ? "yes" : "no");
+    std::printf("updates %lld (%lld bytes counted in the catalog fold)  snapshot version %lld\n",
+                static_cast<long long>(record.update_count),
+                static_cast<long long>(record.update_bytes),
+                static_cast<long long>(record.snapshot_version));
+    if (state->state) {
+      std::printf("state %zu bytes (snapshot version %lld + %zu updates)\n",
+                  state->state->snapshot.size(),
+                  static_cast<long long>(state->state->snapshot_version),
+                  state->state->updates.size());
+    } else {
+      std::printf("state not retained (oldest available seq %lld)\n",
+                  static_cast<long long>(state->retention.oldest_state_seq));
+    }
+  }
+  return state->state ? 0 : 1;
+}
+
 int Replay(const std::vector<std::string>& args) {
   ReplayFlags flags;
   if (Status s = ParseReplayFlags(args, flags); !s.ok()) {
@@ -170,6 +255,13 @@ int Replay(const std::vector<std::string>& args) {
   auto backend = eventlog::OpenBackend(flags.database_url, options);
   if (!backend.ok()) return Unreadable(flags, backend.status().ToString());
 
+  if (flags.until) {
+    if (!flags.document) {
+      std::fprintf(stderr, "quire replay: --until needs --document\n\n%s", kReplayUsage);
+      return 2;
+    }
+    return PrintStateUntil(flags, **backend);
+  }
   projection::ReplayOptions replay_options;
   replay_options.document = flags.document;
   const bool progress = isatty(STDERR_FILENO) == 1;
