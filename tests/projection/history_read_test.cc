@@ -19,7 +19,7 @@ using eventlog::EventKind;
 
 std::unique_ptr<eventlog::Backend> Open(const std::string& kind, const testing::TempDir& dir) {
   auto b = eventlog::OpenBackend(kind == "sqlite" ? dir.SqliteUrl() : "memory://",
-                                 eventlog::BackendOptions{eventlog::SyncMode::kNormal, false});
+                                 eventlog::BackendOptions{SyncMode::kNormal, false});
   REQUIRE(b.ok());
   return std::move(*b);
 }
