@@ -200,6 +200,16 @@ class ReplayChecker::Impl {
       report_.snapshots += 1;
       report_.bytes += static_cast<int64_t>(e.payload.size());
       ObserveSnapshot(*doc, e);
+    } else if (e.kind == EventKind::kVersion && e.title.empty()) {
+      Violation(e.document_id, e.seq, "version_event", "a named version without a name");
+    } else if ((e.kind == EventKind::kForkedTo || e.kind == EventKind::kForkedFrom) &&
+               (e.title.empty() || e.version < 1)) {
+      Violation(e.document_id, e.seq, "fork_event",
+                std::string(eventlog::EventKindName(e.kind)) +
+                    " without the other document or the seq forked at");
+    } else if (e.kind == EventKind::kForkedFrom && e.seq != 2) {
+      Violation(e.document_id, e.seq, "fork_event",
+                "forked_from at seq " + std::to_string(e.seq) + ", not right after created");
     }
   }
 

@@ -33,7 +33,8 @@ struct ReplayViolation {
   Seq seq = 0;             // the offending event, 0 when not about one event
   std::string check;       // "seq_order", "duplicate_op_id", "first_event", "snapshot_version",
                            // "snapshot_fold", "pruned_uncovered", "catalog_mismatch",
-                           // "catalog_missing", "catalog_extra", "head_state"
+                           // "catalog_missing", "catalog_extra", "head_state", "version_event",
+                           // "fork_event"
   std::string message;
 };
 

@@ -7,6 +7,7 @@
 
 #include "eventlog/backend.h"
 #include "projection/history.h"
+#include "projection/replay.h"
 #include "tests/projection/projection_test_util.h"
 
 namespace quire::projection {
@@ -129,6 +130,48 @@ TEST_CASE("HistoryPagesSkipPrunedUpdatesInBothDirections", "[history]") {
       CHECK(at14->state->updates.size() == 7);  // 7..11, 13, 14
     }
   }
+}
+
+TEST_CASE("ReplayFlagsMalformedVersionAndForkEvents", "[history]") {
+  auto created = [](const std::string& id) {
+    Event c;
+    c.document_id = id;
+    c.seq = 1;
+    c.kind = EventKind::kCreated;
+    c.title = "t";
+    return c;
+  };
+  auto checks = [](const std::vector<Event>& events) {
+    ReplayChecker checker;
+    for (const Event& e : events) checker.Observe(e);
+    std::vector<std::string> out;
+    for (const auto& v : checker.Finish().violations) out.push_back(v.check);
+    return out;
+  };
+  Event good_from;
+  good_from.document_id = "f";
+  good_from.seq = 2;
+  good_from.kind = EventKind::kForkedFrom;
+  good_from.title = "src";
+  good_from.version = 4;
+  Event named = good_from;
+  named.kind = EventKind::kVersion;
+  named.seq = 3;
+  named.title = "v1";
+  CHECK(checks({created("f"), good_from, named}).empty());
+
+  Event unnamed = named;
+  unnamed.title.clear();
+  CHECK(checks({created("f"), good_from, unnamed}) == std::vector<std::string>{"version_event"});
+  Event early_named = named;
+  early_named.seq = 2;
+  Event late_from = good_from;
+  late_from.seq = 3;
+  CHECK(checks({created("f"), early_named, late_from}) == std::vector<std::string>{"fork_event"});
+  Event to_nowhere = good_from;
+  to_nowhere.kind = EventKind::kForkedTo;
+  to_nowhere.title.clear();
+  CHECK(checks({created("f"), to_nowhere}) == std::vector<std::string>{"fork_event"});
 }
 
 }  // namespace quire::projection
