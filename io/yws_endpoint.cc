@@ -452,6 +452,11 @@ class YwsConnection final : public std::enable_shared_from_this<YwsConnection>,
         aw.states.erase(e.client);
         std::erase(announced_, e.client);
       } else {
+        // y-websocket providers echo every awareness change they see, others' included, with
+        // the clock they saw: only a higher clock makes the sender the owner of a client id
+        // (the one whose close removes it).
+        auto it = aw.states.find(e.client);
+        if (it != aw.states.end() && it->second.clock >= e.clock) continue;
         aw.states[e.client] = AwarenessDoc::State{e.clock, std::string(e.state_json), this};
         if (std::find(announced_.begin(), announced_.end(), e.client) == announced_.end()) {
           announced_.push_back(e.client);
