@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Smoke of the benchmark harness (issue 6): the load generator's Yjs encoder checked against
+# npm yjs, then every scenario of benchmarks/run in --quick form (seconds each) against Quire
+# (SQLite FULL and memory), plus y-websocket and Hocuspocus when benchmarks/peers.sh installed
+# them. Asserts that every update reaches every other editor, nothing is lost and no error
+# occurs (--check); never asserts timings. Bounded: 3 minutes (about 40 s for Quire only).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+start=$SECONDS
+build="${QUIRE_BUILD:-$PWD/build}"
+loadgen="$build/benchmarks/loadgen_bench"
+if [ ! -x "$loadgen" ]; then
+  echo "80-bench-smoke: $loadgen not built (QUIRE_BUILD_BENCHMARKS=OFF?)" >&2
+  exit 1
+fi
+# yjs from benchmarks/js or, in CI, from tests/js (installed by scripts/setup.sh --test).
+NODE_PATH="$PWD/benchmarks/js/node_modules:$PWD/tests/js/node_modules" \
+  "$loadgen" --emit-updates=200 | NODE_PATH="$PWD/benchmarks/js/node_modules:$PWD/tests/js/node_modules" \
+  node benchmarks/js/check_generated_updates.js
+servers=quire-sqlite,quire-memory
+if [ -d benchmarks/peers/node_modules ]; then servers=$servers,yws,hocuspocus; fi
+timeout 180 benchmarks/run all --quick --check --no-save --build "$build" --servers "$servers"
+echo "80-bench-smoke: passed in $((SECONDS - start)) s"
