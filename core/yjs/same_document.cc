@@ -62,9 +62,9 @@ bool Continues(const Run& run, const Struct& s) {
 bool Deleted(const DeleteSet& ds, const Struct& s) {
   for (const DeleteSetClient& c : ds) {
     if (c.client != s.id.client) continue;
-    auto it = std::upper_bound(
-        c.ranges.begin(), c.ranges.end(), s.id.clock,
-        [](uint64_t clock, const DeleteRange& r) { return clock < r.clock; });
+    auto it =
+        std::upper_bound(c.ranges.begin(), c.ranges.end(), s.id.clock,
+                         [](uint64_t clock, const DeleteRange& r) { return clock < r.clock; });
     if (it == c.ranges.begin()) return false;
     --it;
     return it->clock <= s.id.clock && s.end() <= it->clock + it->len;

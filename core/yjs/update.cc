@@ -316,32 +316,57 @@ void WriteStruct(const Struct& s, Bytes* out) {
   PutBytes(out, s.content);
 }
 
+namespace {
+constexpr size_t kCountSlot = 8;  // a varUint of at most 2^53-1 takes 8 bytes
+
+// Writes `v` as a minimal varUint at out[at], in a slot of kCountSlot bytes, and closes the
+// slot up (moves what follows it left). O(bytes after the slot).
+void CloseSlot(Bytes* out, size_t at, uint64_t v) {
+  uint8_t tmp[kCountSlot];
+  size_t n = 0;
+  while (v >= 0x80) {
+    tmp[n++] = static_cast<uint8_t>(v | 0x80);
+    v >>= 7;
+  }
+  tmp[n++] = static_cast<uint8_t>(v);
+  std::copy(tmp, tmp + n, out->begin() + static_cast<ptrdiff_t>(at));
+  out->erase(out->begin() + static_cast<ptrdiff_t>(at + n),
+             out->begin() + static_cast<ptrdiff_t>(at + kCountSlot));
+}
+}  // namespace
+
+UpdateWriter::UpdateWriter() { out_.resize(kCountSlot); }
+
+void UpdateWriter::CloseBlock() {
+  if (!open_) return;
+  CloseSlot(&out_, block_begin_, block_count_);
+  open_ = false;
+}
+
 void UpdateWriter::Emit(const Struct& s) {
   // A block's clocks are implicit, so a struct that does not continue the open block (which
   // yjs never asks for) starts a new one.
-  if (blocks_.empty() || blocks_.back().client != s.id.client || next_clock_ != s.id.clock) {
-    if (!blocks_.empty()) blocks_.back().end = body_.size();
-    blocks_.push_back({s.id.client, s.id.clock, 0, body_.size(), 0});
+  if (!open_ || block_client_ != s.id.client || next_clock_ != s.id.clock) {
+    CloseBlock();
+    open_ = true;
+    ++blocks_;
+    block_begin_ = out_.size();
+    block_count_ = 0;
+    block_client_ = s.id.client;
+    out_.resize(out_.size() + kCountSlot);
+    PutVarUint(&out_, s.id.client);
+    PutVarUint(&out_, s.id.clock);
   }
-  WriteStruct(s, &body_);
-  ++blocks_.back().count;
+  WriteStruct(s, &out_);
+  ++block_count_;
   next_clock_ = s.end();
 }
 
 Bytes UpdateWriter::Finish(const DeleteSet& ds) {
-  if (!blocks_.empty()) blocks_.back().end = body_.size();
-  Bytes out;
-  out.reserve(body_.size() + 16 * blocks_.size() + 16);
-  PutVarUint(&out, blocks_.size());
-  for (const Block& b : blocks_) {
-    PutVarUint(&out, b.count);
-    PutVarUint(&out, b.client);
-    PutVarUint(&out, b.start);
-    out.insert(out.end(), body_.begin() + static_cast<ptrdiff_t>(b.begin),
-               body_.begin() + static_cast<ptrdiff_t>(b.end));
-  }
-  EncodeDeleteSet(ds, &out);
-  return out;
+  CloseBlock();
+  CloseSlot(&out_, 0, blocks_);
+  EncodeDeleteSet(ds, &out_);
+  return std::move(out_);
 }
 
 }  // namespace internal

@@ -99,9 +99,15 @@ Status ValidateUpdate(ByteView update);
 
 // Y.mergeUpdates: one update holding everything the inputs hold. One input is returned
 // unchanged (after validation); no inputs give the empty update 00 00. Runs in
-// O(total structs * log(inputs)) time; memory is the output plus one struct per input.
+// O(total structs * log(inputs)) time. More than kMaxMergeFanIn inputs are merged in
+// consecutive groups of that many, then the groups' results: memory is then about the output
+// twice (the groups' results and the output) plus one cursor per input of a group, instead
+// of one cursor per input. The result is the same document (SameDocument); its bytes equal
+// the one-pass merge (and yjs's) unless inputs overlap with different struct boundaries or
+// a GC/Item tie (SPEC.md section 6), where which input is drained first decides.
 // An input whose client blocks are not in yjs's order (client descending) is re-sorted first;
 // yjs's own merge would drop structs of such input.
+inline constexpr size_t kMaxMergeFanIn = 1024;
 Result<Bytes> MergeUpdates(std::span<const ByteView> updates);
 
 // Y.diffUpdate: the part of `update` that a peer with `state_vector` is missing (plus the whole

@@ -66,22 +66,25 @@ class Arena {
 Result<Struct> SliceStruct(const Struct& s, uint64_t offset, Arena* arena);
 
 // Collects structs into client blocks ("emit" of SPEC.md section 5) and writes the update.
+// The update is built in one buffer: each block's struct count, known only when the block
+// ends, gets a maximal slot that is closed up then, so the output is never copied whole.
 class UpdateWriter {
  public:
+  UpdateWriter();
+  // Capacity for `bytes` of output (pages not written are never touched).
+  void Reserve(size_t bytes) { out_.reserve(bytes); }
   void Emit(const Struct& s);
   // Blocks, then `ds` as given.
   Bytes Finish(const DeleteSet& ds);
 
  private:
-  struct Block {
-    uint64_t client;
-    uint64_t start;
-    uint64_t count;
-    size_t begin;
-    size_t end;
-  };
-  Bytes body_;
-  std::vector<Block> blocks_;
+  void CloseBlock();
+  Bytes out_;
+  uint64_t blocks_ = 0;
+  bool open_ = false;
+  size_t block_begin_ = 0;  // offset of the open block's count slot
+  uint64_t block_count_ = 0;
+  uint64_t block_client_ = 0;
   uint64_t next_clock_ = 0;
 };
 

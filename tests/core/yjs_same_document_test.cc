@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "core/yjs/lib0_internal.h"
 #include "core/yjs/update.h"
 #include "tests/core/yjs_support.h"
 
@@ -126,14 +127,20 @@ TEST_CASE("DeleteSetsCompareAfterJoiningRanges", "[yjs][same_document]") {
 TEST_CASE("AnItemWithAnotherOriginIsNotJoined", "[yjs][same_document]") {
   // "ab" typed as a, then b with origin (1,0); versus b inserted before a (no origin, right
   // origin (1,0)): same state vector and delete set, different documents.
-  Bytes typed = Hex("010201000401017401618401000162" "00");
-  Bytes before = Hex("010201000401017401614401000162" "00");
+  Bytes typed =
+      Hex("010201000401017401618401000162"
+          "00");
+  Bytes before =
+      Hex("010201000401017401614401000162"
+          "00");
   REQUIRE(ValidateUpdate(typed).ok());
   REQUIRE(ValidateUpdate(before).ok());
   std::string why;
   CHECK_FALSE(Same(typed, before, &why));
   CHECK(why == "struct (1,0): length 2 vs 1");
-  Bytes typed_as_one = Hex("01010100040101740261620" "0");
+  Bytes typed_as_one =
+      Hex("01010100040101740261620"
+          "0");
   CHECK(Same(typed, typed_as_one));
   CHECK_FALSE(Same(before, typed_as_one));
 }
@@ -144,6 +151,47 @@ TEST_CASE("SameDocumentRejectsMalformedUpdates", "[yjs][same_document]") {
   CHECK_FALSE(SameDocument(ok, truncated).ok());
   CHECK_FALSE(SameDocument(truncated, ok).ok());
   CHECK(Same(ok, ok));
+}
+
+TEST_CASE("MergeOfMoreInputsThanTheFanInIsTheOnePassMerge", "[yjs][merge]") {
+  // 3000 keystrokes of client 1 ("a" after "a"), as yjs encodes them one per update; merged in
+  // groups of kMaxMergeFanIn they must still give exactly the one-pass (and yjs) bytes: one
+  // block, every struct, in clock order.
+  constexpr uint64_t kCount = 3000;
+  static_assert(kCount > 2 * kMaxMergeFanIn);
+  std::vector<Bytes> updates;
+  Bytes expected;
+  internal::PutVarUint(&expected, 1);
+  internal::PutVarUint(&expected, kCount);
+  internal::PutVarUint(&expected, 1);
+  internal::PutVarUint(&expected, 0);
+  for (uint64_t k = 0; k < kCount; ++k) {
+    Bytes body;  // the struct
+    if (k == 0) {
+      body =
+          Hex("0401017401"
+              "61");
+    } else {
+      body = Hex("8401");
+      internal::PutVarUint(&body, k - 1);
+      body.push_back(1);
+      body.push_back('a');
+    }
+    Bytes u = Hex("010101");
+    internal::PutVarUint(&u, k);
+    u.insert(u.end(), body.begin(), body.end());
+    u.push_back(0);
+    updates.push_back(u);
+    expected.insert(expected.end(), body.begin(), body.end());
+  }
+  expected.push_back(0);
+  CHECK(Merge(updates) == expected);
+  std::vector<Bytes> reversed(updates.rbegin(), updates.rend());
+  CHECK(Merge(reversed) == expected);
+  Bytes one_item = Hex("0101010004010174");  // the Y.Doc encoding: one 3000-char item
+  internal::PutVarString(&one_item, std::string(kCount, 'a'));
+  one_item.push_back(0);
+  CHECK(Same(expected, one_item));
 }
 
 }  // namespace
