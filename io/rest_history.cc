@@ -96,15 +96,15 @@ json EventJson(const Event& e) {
 }
 
 // An integer query parameter in [min, max]; absent leaves `out` unchanged.
-std::optional<HttpResponse> IntParam(const HttpRequest& request, std::string_view name,
-                                     int64_t min, int64_t max, int64_t& out) {
+std::optional<HttpResponse> IntParam(const HttpRequest& request, std::string_view name, int64_t min,
+                                     int64_t max, int64_t& out) {
   auto v = request.Query(name);
   if (!v.has_value()) return std::nullopt;
   int64_t n = 0;
   auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
   if (v->empty() || ec != std::errc() || ptr != v->data() + v->size() || n < min || n > max) {
-    return FieldError(name, "must be an integer from " + std::to_string(min) + " to " +
-                                std::to_string(max));
+    return FieldError(
+        name, "must be an integer from " + std::to_string(min) + " to " + std::to_string(max));
   }
   out = n;
   return std::nullopt;
@@ -201,8 +201,8 @@ void RestHistory::Handle(const HttpRequest& request, const std::string& id, std:
   if (sub == "versions" && m == "GET") return ListVersions(id, std::move(respond));
   if (sub == "versions" && m == "POST") return CreateVersion(request, id, std::move(respond));
   if (sub == "fork" && m == "POST") return Fork(request, id, std::move(respond));
-  HttpResponse r = HttpResponse::Error(
-      405, "METHOD_NOT_ALLOWED", m + " is not allowed here; allowed: " + std::string(allow));
+  HttpResponse r = HttpResponse::Error(405, "METHOD_NOT_ALLOWED",
+                                       m + " is not allowed here; allowed: " + std::string(allow));
   r.Header("Allow", std::string(allow));
   respond(std::move(r));
 }
@@ -224,8 +224,8 @@ void RestHistory::History(const HttpRequest& request, const std::string& id,
     auto decoded = projection::DecodeHistoryCursor(*text);
     if (!decoded.has_value()) return respond(FieldError("cursor", "is not a valid cursor"));
     if (decoded->descending != descending) {
-      return respond(FieldError("cursor", std::string("was made for order=") +
-                                              (decoded->descending ? "desc" : "asc")));
+      return respond(FieldError(
+          "cursor", std::string("was made for order=") + (decoded->descending ? "desc" : "asc")));
     }
     cursor = *decoded;
   }
@@ -253,8 +253,7 @@ void RestHistory::History(const HttpRequest& request, const std::string& id,
       });
 }
 
-void RestHistory::State(const HttpRequest& request, const std::string& id,
-                        HttpResponder respond) {
+void RestHistory::State(const HttpRequest& request, const std::string& id, HttpResponder respond) {
   const DocumentRecord& record = *docs_.Find(id);
   int64_t at = record.head_seq;
   if (auto text = request.Query("at")) {
@@ -264,8 +263,8 @@ void RestHistory::State(const HttpRequest& request, const std::string& id,
       return respond(FieldError("at", "must be a positive integer"));
     }
     if (n > record.head_seq) {
-      return respond(FieldError("at", "is beyond the head (seq " +
-                                          std::to_string(record.head_seq) + ")"));
+      return respond(
+          FieldError("at", "is beyond the head (seq " + std::to_string(record.head_seq) + ")"));
     }
     at = n;
   }
@@ -337,13 +336,12 @@ void RestHistory::CreateVersion(const HttpRequest& request, const std::string& i
   e.title = name;
   e.actor_id = ActorOf(request);
   ActorId actor = e.actor_id;
-  docs_.AppendHistoryEvent(
-      std::move(e), [this, id, name, actor, respond = std::move(respond)](
-                        Result<eventlog::AppendResult> r) {
-        if (!r.ok()) return respond(internal::ErrorResponse(r.status()));
-        QUIRE_LOG(logger_, kInfo, "version_named").Str("docId", id).Int("seq", r->seq);
-        respond(JsonResponse(201, {{"seq", r->seq}, {"name", name}, {"actorId", actor}}));
-      });
+  docs_.AppendHistoryEvent(std::move(e), [this, id, name, actor, respond = std::move(respond)](
+                                             Result<eventlog::AppendResult> r) {
+    if (!r.ok()) return respond(internal::ErrorResponse(r.status()));
+    QUIRE_LOG(logger_, kInfo, "version_named").Str("docId", id).Int("seq", r->seq);
+    respond(JsonResponse(201, {{"seq", r->seq}, {"name", name}, {"actorId", actor}}));
+  });
 }
 
 void RestHistory::Fork(const HttpRequest& request, const std::string& id, HttpResponder respond) {
@@ -357,8 +355,8 @@ void RestHistory::Fork(const HttpRequest& request, const std::string& id, HttpRe
       return respond(FieldError("at", "must be a positive integer"));
     }
     if (v.get<int64_t>() > source.head_seq) {
-      return respond(FieldError("at", "is beyond the head (seq " +
-                                          std::to_string(source.head_seq) + ")"));
+      return respond(
+          FieldError("at", "is beyond the head (seq " + std::to_string(source.head_seq) + ")"));
     }
     at = v.get<int64_t>();
   }
@@ -381,52 +379,51 @@ void RestHistory::Fork(const HttpRequest& request, const std::string& id, HttpRe
         create.crdt = crdt;
         create.owner = actor;
         auto st = std::make_shared<projection::StateAt>(std::move(*state->state));
-        docs_.Create(std::move(create), [this, id, crdt, at, actor, st,
-                                         respond = std::move(respond)](
-                                            Result<DocumentRecord> created) mutable {
-          if (!created.ok()) return respond(internal::ErrorResponse(created.status()));
-          DocumentId new_id = created->id;
-          auto events = projection::ForkEvents(id, new_id, crdt, *st, actor);
-          if (!events.ok()) return respond(internal::ErrorResponse(events.status()));
-          // Submitted back to back: they commit in order, and the last callback runs last.
-          auto failed = std::make_shared<Status>(Status::Ok());
-          size_t n = events->size();
-          for (size_t i = 0; i < n; ++i) {
-            bool last = i + 1 == n;
-            docs_.AppendHistoryEvent(
-                std::move((*events)[i]),
-                [this, id, new_id, at, actor, failed, last,
-                 respond](Result<eventlog::AppendResult> r) mutable {
-                  if (!r.ok() && failed->ok()) *failed = r.status();
-                  if (!last) return;
-                  if (!failed->ok()) return respond(internal::ErrorResponse(*failed));
-                  Event to;
-                  to.document_id = id;
-                  to.kind = EventKind::kForkedTo;
-                  to.title = new_id;
-                  to.version = at;
-                  to.actor_id = actor;
-                  docs_.AppendHistoryEvent(
-                      std::move(to), [this, id, new_id, at,
-                                      respond](Result<eventlog::AppendResult> r2) mutable {
-                        if (!r2.ok()) return respond(internal::ErrorResponse(r2.status()));
-                        const DocumentRecord* rec = docs_.Find(new_id);
-                        QUIRE_LOG(logger_, kInfo, "document_forked")
-                            .Str("docId", id)
-                            .Str("newDocId", new_id)
-                            .Int("at", at);
-                        HttpResponse resp = JsonResponse(
-                            201, {{"id", new_id},
-                                  {"title", rec ? rec->title : ""},
-                                  {"crdt", rec ? std::string(CrdtKindName(rec->crdt)) : ""},
-                                  {"seq", rec ? rec->head_seq : 0},
-                                  {"forked_from", {{"id", id}, {"at", at}, {"seq", r2->seq}}}});
-                        resp.Header("Location", "/api/v1/documents/" + new_id);
-                        respond(std::move(resp));
-                      });
-                });
-          }
-        });
+        docs_.Create(
+            std::move(create), [this, id, crdt, at, actor, st, respond = std::move(respond)](
+                                   Result<DocumentRecord> created) mutable {
+              if (!created.ok()) return respond(internal::ErrorResponse(created.status()));
+              DocumentId new_id = created->id;
+              auto events = projection::ForkEvents(id, new_id, crdt, *st, actor);
+              if (!events.ok()) return respond(internal::ErrorResponse(events.status()));
+              // Submitted back to back: they commit in order, and the last callback runs last.
+              auto failed = std::make_shared<Status>(Status::Ok());
+              size_t n = events->size();
+              for (size_t i = 0; i < n; ++i) {
+                bool last = i + 1 == n;
+                docs_.AppendHistoryEvent(
+                    std::move((*events)[i]), [this, id, new_id, at, actor, failed, last,
+                                              respond](Result<eventlog::AppendResult> r) mutable {
+                      if (!r.ok() && failed->ok()) *failed = r.status();
+                      if (!last) return;
+                      if (!failed->ok()) return respond(internal::ErrorResponse(*failed));
+                      Event to;
+                      to.document_id = id;
+                      to.kind = EventKind::kForkedTo;
+                      to.title = new_id;
+                      to.version = at;
+                      to.actor_id = actor;
+                      docs_.AppendHistoryEvent(
+                          std::move(to), [this, id, new_id, at,
+                                          respond](Result<eventlog::AppendResult> r2) mutable {
+                            if (!r2.ok()) return respond(internal::ErrorResponse(r2.status()));
+                            const DocumentRecord* rec = docs_.Find(new_id);
+                            QUIRE_LOG(logger_, kInfo, "document_forked")
+                                .Str("docId", id)
+                                .Str("newDocId", new_id)
+                                .Int("at", at);
+                            HttpResponse resp = JsonResponse(
+                                201, {{"id", new_id},
+                                      {"title", rec ? rec->title : ""},
+                                      {"crdt", rec ? std::string(CrdtKindName(rec->crdt)) : ""},
+                                      {"seq", rec ? rec->head_seq : 0},
+                                      {"forked_from", {{"id", id}, {"at", at}, {"seq", r2->seq}}}});
+                            resp.Header("Location", "/api/v1/documents/" + new_id);
+                            respond(std::move(resp));
+                          });
+                    });
+              }
+            });
       });
 }
 

@@ -167,8 +167,9 @@ Result<StateAtResult> ReadStateAt(Backend& backend, const DocumentId& id, CrdtKi
     return true;
   });
   if (!s.ok()) return s;
-  if (!have_base) return Status::Corruption("snapshot of version " + std::to_string(base) +
-                                            " of document " + id + " vanished while reading");
+  if (!have_base)
+    return Status::Corruption("snapshot of version " + std::to_string(base) + " of document " + id +
+                              " vanished while reading");
 
   const Codec& codec = CodecFor(crdt);
   if (codec.CanFold()) {

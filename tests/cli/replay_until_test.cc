@@ -49,7 +49,8 @@ TEST_CASE("ReplayUntilPrintsTheStateSummaryAtThatSeqAndForksReplayClean", "[cli]
       REQUIRE(r.has_value());
       return *r;
     };
-    HttpResult created = call("POST", "/api/v1/documents", R"({"title":"first","crdt":"automerge"})");
+    HttpResult created =
+        call("POST", "/api/v1/documents", R"({"title":"first","crdt":"automerge"})");
     REQUIRE(created.status == 201);
     id = created.Json()["id"].get<std::string>();
     for (std::string u : {"ab", "cd", "ef"}) {

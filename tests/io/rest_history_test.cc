@@ -58,10 +58,9 @@ struct Env {
   Seq Append(const std::string& id, const std::string& op_id, const std::string& bytes) {
     std::promise<Result<eventlog::AppendResult>> done;
     server->RunOnLoop([&](cli::ServerApp& app) {
-      app.documents().AppendUpdate(id, op_id, "tester", Bytes(bytes.begin(), bytes.end()),
-                                   [&done](Result<eventlog::AppendResult> r) {
-                                     done.set_value(std::move(r));
-                                   });
+      app.documents().AppendUpdate(
+          id, op_id, "tester", Bytes(bytes.begin(), bytes.end()),
+          [&done](Result<eventlog::AppendResult> r) { done.set_value(std::move(r)); });
     });
     auto r = done.get_future().get();
     REQUIRE(r.ok());
