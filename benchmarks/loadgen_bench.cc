@@ -72,6 +72,9 @@ struct Options {
   double hold_s = 0;  // idle mode: how long to hold the connections after they are open
   int text_bytes = 1;
   double connect_timeout_s = 60;
+  double joins_per_s = 0;  // join mode (S4): connections to <join-prefix><i % join-docs>
+  int join_docs = 1;
+  std::string join_prefix = "join";
   std::string emit_updates;  // "N": print N generator updates (hex) for a Node check, then exit
 };
 
@@ -150,6 +153,10 @@ struct Editor {
   bool closed = false;
   std::string key;
   uint64_t next_send_ns = 0;
+  // Join mode: when the connection was meant to open, and the seq that completes its state.
+  bool joiner = false;
+  uint64_t join_intended_ns = 0;
+  int64_t join_head_seq = -1;
 };
 
 struct WriteReq {
@@ -191,10 +198,16 @@ class LoadGen {
   // ---- connections -------------------------------------------------------------------------
 
   std::string DocName(int doc) const { return o_.prefix + std::to_string(doc); }
+  std::string NameOf(const Editor* ed) const {
+    return ed->joiner ? o_.join_prefix + std::to_string(ed->doc) : DocName(ed->doc);
+  }
 
   void ConnectNext() {
     if (next_connect_ >= editors_.size()) return;
-    Editor* ed = editors_[next_connect_++].get();
+    Connect(editors_[next_connect_++].get());
+  }
+
+  void Connect(Editor* ed) {
     uv_tcp_init(loop_, &ed->tcp);
     ed->tcp.data = ed;
     ed->connect_req.data = ed;
@@ -213,7 +226,7 @@ class LoadGen {
     uv_tcp_nodelay(&ed->tcp, 1);
     std::string path = o_.path;
     auto p = path.find("{doc}");
-    if (p != std::string::npos) path.replace(p, 5, DocName(ed->doc));
+    if (p != std::string::npos) path.replace(p, 5, NameOf(ed));
     if (o_.protocol == Protocol::kQuire)
       path += (path.find('?') == std::string::npos ? "?" : "&") + std::string("userId=e") +
               std::to_string(ed->client);
@@ -246,7 +259,7 @@ class LoadGen {
           auto* e = static_cast<Editor*>(s->data);
           e->gen->OnRead(e, n, buf);
         });
-    ConnectNext();
+    if (!ed->joiner) ConnectNext();
   }
 
   void Write(Editor* ed, std::string data) {
@@ -321,9 +334,10 @@ class LoadGen {
       SendBinary(ed, YwsSyncStep1Empty());
       MarkReady(ed);
     } else if (o_.protocol == Protocol::kHocuspocus) {
-      SendBinary(ed, HocuspocusAuth(DocName(ed->doc), "bench"));
-      SendBinary(ed, HocuspocusSyncStep1Empty(DocName(ed->doc)));
+      SendBinary(ed, HocuspocusAuth(NameOf(ed), "bench"));
+      SendBinary(ed, HocuspocusSyncStep1Empty(NameOf(ed)));
     }
+    Flush(ed);
   }
 
   void SendBinary(Editor* ed, const std::string& data) {
@@ -347,7 +361,7 @@ class LoadGen {
   }
 
   void MarkReady(Editor* ed) {
-    if (ed->ready) return;
+    if (ed->ready || ed->joiner) return;
     ed->ready = true;
     if (++ready_count_ == editors_.size()) AllReady();
   }
@@ -357,7 +371,9 @@ class LoadGen {
     if (error_samples_.size() < 5) error_samples_.push_back(why);
     if (ed->closed) return;
     ed->closed = true;
-    if (!ed->ready) {
+    if (ed->joiner) {
+      joins_failed_ += 1;
+    } else if (!ed->ready) {
       // Never counted as ready: the run goes on without it, its messages are lost.
       ed->ready = true;
       failed_before_ready_ += 1;
@@ -373,6 +389,7 @@ class LoadGen {
   void OnMessage(Editor* ed, uint8_t opcode, std::string_view msg) {
     uint64_t now = NowNs();
     if (opcode == WSLAY_CONNECTION_CLOSE) return Fail(ed, "closed by the server");
+    if (ed->joiner) return OnJoinMessage(ed, opcode, msg, now);
     if (o_.protocol == Protocol::kQuire) {
       if (opcode != WSLAY_TEXT_FRAME) return;
       if (msg.rfind(R"({"type":"remote_update")", 0) == 0) {
@@ -394,7 +411,7 @@ class LoadGen {
           if (it->second.second) ack_.Record(static_cast<int64_t>(now - it->second.first));
           ack_intended_.erase(it);
           acks_ += 1;
-          if (sending_done_ && pending_.empty() && ack_intended_.empty()) Finish();
+          if (sending_done_ && pending_.empty() && ack_intended_.empty() && !JoinsOutstanding()) Finish();
         }
       } else if (msg.rfind(R"({"type":"state")", 0) == 0) {
         MarkReady(ed);
@@ -431,6 +448,68 @@ class LoadGen {
     if (FirstStructId(msg.substr(pos, len), client, clock)) Received(ed, client, clock, now);
   }
 
+  static int64_t JsonInt(std::string_view msg, std::string_view field) {
+    auto p = msg.find(field);
+    if (p == std::string_view::npos) return -1;
+    return std::strtoll(msg.data() + p + field.size(), nullptr, 10);
+  }
+
+  // Join mode: the state is complete when Quire's `state` covers the head (or the relayed
+  // update with the head's seq arrived), or when y-websocket / Hocuspocus answered the sync
+  // step 1 with their step 2 (the whole document).
+  void OnJoinMessage(Editor* ed, uint8_t opcode, std::string_view msg, uint64_t now) {
+    bool done = false;
+    if (o_.protocol == Protocol::kQuire) {
+      if (opcode != WSLAY_TEXT_FRAME) return;
+      if (msg.rfind(R"({"type":"state")", 0) == 0) {
+        int64_t version = JsonInt(msg, R"("version":)");
+        ed->join_head_seq = JsonInt(msg, R"("headSeq":)");
+        done = version >= ed->join_head_seq;
+      } else if (msg.rfind(R"({"type":"remote_update")", 0) == 0 && ed->join_head_seq >= 0) {
+        done = JsonInt(msg, R"("seq":)") >= ed->join_head_seq;
+      }
+    } else if (opcode == WSLAY_BINARY_FRAME) {
+      size_t pos = 0;
+      uint64_t v = 0;
+      if (o_.protocol == Protocol::kHocuspocus) {
+        if (!GetVarUint(msg, pos, v) || pos + v > msg.size()) return;
+        pos += v;
+      }
+      uint64_t type = 0, sync_type = 0;
+      done = GetVarUint(msg, pos, type) && type == 0 && GetVarUint(msg, pos, sync_type) &&
+             sync_type == 1;
+    }
+    if (!done) return;
+    auto latency = static_cast<int64_t>(now - ed->join_intended_ns);
+    if (ed->join_intended_ns >= warmup_end_ns_) join_.Record(latency);
+    joins_done_ += 1;
+    ed->closed = true;
+    uv_close(reinterpret_cast<uv_handle_t*>(&ed->tcp), nullptr);
+    if (sending_done_ && pending_.empty() && ack_intended_.empty() && !JoinsOutstanding()) Finish();
+  }
+
+  void ScheduleJoins() {
+    uint64_t now = NowNs();
+    while (next_join_ns_ <= now && next_join_ns_ < end_ns_) {
+      auto ed = std::make_unique<Editor>();
+      ed->gen = this;
+      ed->joiner = true;
+      ed->doc = static_cast<int>(joins_started_ % o_.join_docs);
+      ed->client = o_.client_base + 500'000 + static_cast<uint64_t>(joins_started_);
+      ed->join_intended_ns = next_join_ns_;
+      joins_started_ += 1;
+      Editor* raw = ed.get();
+      joiners_.push_back(std::move(ed));
+      Connect(raw);
+      next_join_ns_ += static_cast<uint64_t>(
+          std::exponential_distribution<double>(o_.joins_per_s)(rng_) * 1e9);
+    }
+    if (next_join_ns_ >= end_ns_) {
+      uv_timer_stop(&join_timer_);
+      join_sending_done_ = true;
+    }
+  }
+
   static uint64_t Key(uint64_t client, uint64_t clock) { return client << 32 | clock; }
 
   // An update of `client` arrived at `ed`. Servers that echo an update to its sender
@@ -455,7 +534,7 @@ class LoadGen {
       if (p.recorded) per_update_.Record(p.max_latency_ns);
       complete_updates_ += 1;
       pending_.erase(it);
-      if (sending_done_ && pending_.empty() && ack_intended_.empty()) Finish();
+      if (sending_done_ && pending_.empty() && ack_intended_.empty() && !JoinsOutstanding()) Finish();
     }
   }
 
@@ -487,6 +566,14 @@ class LoadGen {
       queue_.push({ed->next_send_ns, ed->index});
     }
     SampleProc(o_.server_pid, proc_start_);
+    if (o_.joins_per_s > 0) {
+      next_join_ns_ = start_ns_;
+      uv_timer_init(loop_, &join_timer_);
+      join_timer_.data = this;
+      uv_timer_start(
+          &join_timer_,
+          [](uv_timer_t* t) noexcept { static_cast<LoadGen*>(t->data)->ScheduleJoins(); }, 1, 1);
+    }
     ArmTimer();
     uv_poll_start(&poll_, UV_READABLE, [](uv_poll_t* p, int, int) noexcept {
       auto* g = static_cast<LoadGen*>(p->data);
@@ -592,12 +679,16 @@ class LoadGen {
     sending_done_ = true;
     SampleProc(o_.server_pid, proc_end_);
     uv_poll_stop(&poll_);
-    if (pending_.empty() && ack_intended_.empty()) return Finish();
+    if (pending_.empty() && ack_intended_.empty() && !JoinsOutstanding()) return Finish();
     uv_timer_init(loop_, &end_timer_);
     end_timer_.data = this;
     uv_timer_start(
         &end_timer_, [](uv_timer_t* t) noexcept { static_cast<LoadGen*>(t->data)->Finish(); },
         static_cast<uint64_t>(o_.drain_s * 1000), 0);
+  }
+
+  bool JoinsOutstanding() const {
+    return o_.joins_per_s > 0 && (!join_sending_done_ || joins_done_ + joins_failed_ < joins_started_);
   }
 
   // Every 100 ms: peak RSS, the connect timeout.
@@ -671,6 +762,8 @@ class LoadGen {
         {"per_recipient", Summary(per_recipient_)},
         {"ack", Summary(ack_)},
         {"send_lag", Summary(send_lag_)},
+        {"joins", {{"per_s", o_.joins_per_s}, {"started", joins_started_}, {"done", joins_done_},
+                   {"failed", joins_failed_}, {"connect_to_state", Summary(join_)}}},
     };
     if (o_.server_pid > 0) {
       double cpu = proc_end_.cpu_s - proc_start_.cpu_s;
@@ -709,7 +802,12 @@ class LoadGen {
   int64_t late_ = 0, unexpected_ = 0, acks_ = 0, errors_ = 0, failed_before_ready_ = 0;
   int64_t skipped_closed_ = 0, missing_acks_ = 0, echoes_ = 0;
   std::vector<std::string> error_samples_;
-  LogLinearHistogram per_update_, per_recipient_, ack_, send_lag_;
+  LogLinearHistogram per_update_, per_recipient_, ack_, send_lag_, join_;
+  std::vector<std::unique_ptr<Editor>> joiners_;
+  uv_timer_t join_timer_{};
+  uint64_t next_join_ns_ = 0;
+  bool join_sending_done_ = false;
+  int64_t joins_started_ = 0, joins_done_ = 0, joins_failed_ = 0;
   ProcSample proc_start_, proc_end_;
   int64_t peak_rss_ = 0, idle_rss_ = 0, idle_kernel_ = 0;
 };
@@ -746,6 +844,9 @@ Options Parse(int argc, char** argv) {
     else if (k == "--text-bytes") o.text_bytes = std::stoi(v);
     else if (k == "--connect-timeout") o.connect_timeout_s = std::stod(v);
     else if (k == "--emit-updates") o.emit_updates = v;
+    else if (k == "--joins-per-s") o.joins_per_s = std::stod(v);
+    else if (k == "--join-docs") o.join_docs = std::stoi(v);
+    else if (k == "--join-prefix") o.join_prefix = v;
     else Die("unknown flag " + k + " (see the comment at the top of loadgen_bench.cc)");
   }
   if (!path_set) {
