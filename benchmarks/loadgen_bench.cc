@@ -115,7 +115,8 @@ bool SampleProc(int pid, ProcSample& s) {
   s.cpu_s = static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
   while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) s.rss_bytes = std::strtoll(line.c_str() + 6, nullptr, 10) * 1024;
+    if (line.rfind("VmRSS:", 0) == 0)
+      s.rss_bytes = std::strtoll(line.c_str() + 6, nullptr, 10) * 1024;
   }
   return true;
 }
@@ -145,9 +146,9 @@ struct Editor {
   uv_tcp_t tcp{};
   uv_connect_t connect_req{};
   wslay_event_context_ptr ws = nullptr;
-  std::string in;           // bytes read, not yet consumed by wslay
+  std::string in;  // bytes read, not yet consumed by wslay
   size_t in_pos = 0;
-  std::string out;          // bytes produced by wslay, not yet handed to uv_write
+  std::string out;  // bytes produced by wslay, not yet handed to uv_write
   bool handshake_done = false;
   bool ready = false;  // protocol-level: may send updates
   bool closed = false;
@@ -181,8 +182,7 @@ class LoadGen {
       }
     }
     connect_start_ns_ = NowNs();
-    for (int i = 0; i < o_.connect_parallel && next_connect_ < editors_.size(); ++i)
-      ConnectNext();
+    for (int i = 0; i < o_.connect_parallel && next_connect_ < editors_.size(); ++i) ConnectNext();
     tfd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (tfd_ < 0) Die("timerfd_create");
     uv_poll_init(loop_, &poll_, tfd_);
@@ -235,8 +235,8 @@ class LoadGen {
     static const char* kB64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     std::string key;
     for (int i = 0; i < 16; i += 3) {
-      uint32_t v = nonce[i] << 16 | (i + 1 < 16 ? nonce[i + 1] << 8 : 0) |
-                   (i + 2 < 16 ? nonce[i + 2] : 0);
+      uint32_t v =
+          nonce[i] << 16 | (i + 1 < 16 ? nonce[i + 1] << 8 : 0) | (i + 2 < 16 ? nonce[i + 2] : 0);
       key += kB64[(v >> 18) & 63];
       key += kB64[(v >> 12) & 63];
       key += i + 1 < 16 ? kB64[(v >> 6) & 63] : '=';
@@ -244,8 +244,8 @@ class LoadGen {
     }
     std::string req = "GET " + path + " HTTP/1.1\r\nHost: " + o_.host + ":" +
                       std::to_string(o_.port) +
-                      "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " +
-                      key + "\r\nSec-WebSocket-Version: 13\r\n\r\n";
+                      "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
+                      "\r\nSec-WebSocket-Version: 13\r\n\r\n";
     Write(ed, std::move(req));
     uv_read_start(
         reinterpret_cast<uv_stream_t*>(&ed->tcp),
@@ -295,8 +295,8 @@ class LoadGen {
 
   void StartWebSocket(Editor* ed) {
     static const wslay_event_callbacks kCallbacks = {
-        [](wslay_event_context_ptr ctx, uint8_t* buf, size_t len, int, void* user) noexcept
-        -> ssize_t {
+        [](wslay_event_context_ptr ctx, uint8_t* buf, size_t len, int,
+           void* user) noexcept -> ssize_t {
           auto* e = static_cast<Editor*>(user);
           size_t avail = e->in.size() - e->in_pos;
           if (avail == 0) {
@@ -310,8 +310,8 @@ class LoadGen {
           e->in_pos += n;
           return static_cast<ssize_t>(n);
         },
-        [](wslay_event_context_ptr, const uint8_t* data, size_t len, int, void* user) noexcept
-        -> ssize_t {
+        [](wslay_event_context_ptr, const uint8_t* data, size_t len, int,
+           void* user) noexcept -> ssize_t {
           static_cast<Editor*>(user)->out.append(reinterpret_cast<const char*>(data), len);
           return static_cast<ssize_t>(len);
         },
@@ -324,8 +324,9 @@ class LoadGen {
         nullptr,
         [](wslay_event_context_ptr, const wslay_event_on_msg_recv_arg* arg, void* user) noexcept {
           auto* e = static_cast<Editor*>(user);
-          e->gen->OnMessage(e, arg->opcode,
-                            std::string_view(reinterpret_cast<const char*>(arg->msg), arg->msg_length));
+          e->gen->OnMessage(
+              e, arg->opcode,
+              std::string_view(reinterpret_cast<const char*>(arg->msg), arg->msg_length));
         },
     };
     wslay_event_context_client_init(&ed->ws, &kCallbacks, ed);
@@ -346,8 +347,7 @@ class LoadGen {
     wslay_event_queue_msg(ed->ws, &m);
   }
   void SendText(Editor* ed, const std::string& data) {
-    wslay_event_msg m{WSLAY_TEXT_FRAME, reinterpret_cast<const uint8_t*>(data.data()),
-                      data.size()};
+    wslay_event_msg m{WSLAY_TEXT_FRAME, reinterpret_cast<const uint8_t*>(data.data()), data.size()};
     wslay_event_queue_msg(ed->ws, &m);
   }
   void Flush(Editor* ed) {
@@ -411,7 +411,8 @@ class LoadGen {
           if (it->second.second) ack_.Record(static_cast<int64_t>(now - it->second.first));
           ack_intended_.erase(it);
           acks_ += 1;
-          if (sending_done_ && pending_.empty() && ack_intended_.empty() && !JoinsOutstanding()) Finish();
+          if (sending_done_ && pending_.empty() && ack_intended_.empty() && !JoinsOutstanding())
+            Finish();
         }
       } else if (msg.rfind(R"({"type":"state")", 0) == 0) {
         MarkReady(ed);
@@ -431,8 +432,10 @@ class LoadGen {
       if (!GetVarUint(msg, pos, type)) return;
       if (type == 2) {  // Auth: Authenticated (2) or PermissionDenied (0)
         uint64_t sub = 0;
-        if (GetVarUint(msg, pos, sub) && sub == 2) MarkReady(ed);
-        else Fail(ed, "hocuspocus: permission denied");
+        if (GetVarUint(msg, pos, sub) && sub == 2)
+          MarkReady(ed);
+        else
+          Fail(ed, "hocuspocus: permission denied");
         return;
       }
       if (type != 0) return;
@@ -501,8 +504,8 @@ class LoadGen {
       Editor* raw = ed.get();
       joiners_.push_back(std::move(ed));
       Connect(raw);
-      next_join_ns_ += static_cast<uint64_t>(
-          std::exponential_distribution<double>(o_.joins_per_s)(rng_) * 1e9);
+      next_join_ns_ +=
+          static_cast<uint64_t>(std::exponential_distribution<double>(o_.joins_per_s)(rng_) * 1e9);
     }
     if (next_join_ns_ >= end_ns_) {
       uv_timer_stop(&join_timer_);
@@ -534,7 +537,8 @@ class LoadGen {
       if (p.recorded) per_update_.Record(p.max_latency_ns);
       complete_updates_ += 1;
       pending_.erase(it);
-      if (sending_done_ && pending_.empty() && ack_intended_.empty() && !JoinsOutstanding()) Finish();
+      if (sending_done_ && pending_.empty() && ack_intended_.empty() && !JoinsOutstanding())
+        Finish();
     }
   }
 
@@ -608,8 +612,8 @@ class LoadGen {
         SendUpdate(ed, intended, now);
         touched.push_back(ed);
       }
-      double gap = o_.poisson ? std::exponential_distribution<double>(o_.rate)(rng_) * 1e9
-                              : 1e9 / o_.rate;
+      double gap =
+          o_.poisson ? std::exponential_distribution<double>(o_.rate)(rng_) * 1e9 : 1e9 / o_.rate;
       ed->next_send_ns = intended + static_cast<uint64_t>(gap);
       if (ed->next_send_ns < end_ns_) queue_.push({ed->next_send_ns, index});
     }
@@ -628,7 +632,8 @@ class LoadGen {
     bool recorded = intended >= warmup_end_ns_;
     int recipients = 0;
     for (int e = 0; e < o_.editors; ++e) {
-      const Editor* other = editors_[static_cast<size_t>((ed->doc - o_.doc_offset) * o_.editors + e)].get();
+      const Editor* other =
+          editors_[static_cast<size_t>((ed->doc - o_.doc_offset) * o_.editors + e)].get();
       if (other != ed && !other->closed) recipients += 1;
     }
     if (recipients > 0) pending_[key] = Pending{intended, recipients, 0, recorded};
@@ -688,7 +693,8 @@ class LoadGen {
   }
 
   bool JoinsOutstanding() const {
-    return o_.joins_per_s > 0 && (!join_sending_done_ || joins_done_ + joins_failed_ < joins_started_);
+    return o_.joins_per_s > 0 &&
+           (!join_sending_done_ || joins_done_ + joins_failed_ < joins_started_);
   }
 
   // Every 100 ms: peak RSS, the connect timeout.
@@ -720,10 +726,14 @@ class LoadGen {
     auto ms = [](int64_t ns) { return static_cast<double>(ns) / 1e6; };
     json buckets = json::array();
     for (auto [i, c] : h.NonEmpty()) buckets.push_back({i, c});
-    return {{"n", h.count()},           {"p50_ms", ms(h.Quantile(0.5))},
-            {"p90_ms", ms(h.Quantile(0.9))}, {"p99_ms", ms(h.Quantile(0.99))},
-            {"p999_ms", ms(h.Quantile(0.999))}, {"max_ms", ms(h.max())},
-            {"mean_ms", h.mean() / 1e6},    {"buckets", buckets}};
+    return {{"n", h.count()},
+            {"p50_ms", ms(h.Quantile(0.5))},
+            {"p90_ms", ms(h.Quantile(0.9))},
+            {"p99_ms", ms(h.Quantile(0.99))},
+            {"p999_ms", ms(h.Quantile(0.999))},
+            {"max_ms", ms(h.max())},
+            {"mean_ms", h.mean() / 1e6},
+            {"buckets", buckets}};
   }
 
   void Report(int64_t lost, int64_t incomplete_updates) {
@@ -762,8 +772,12 @@ class LoadGen {
         {"per_recipient", Summary(per_recipient_)},
         {"ack", Summary(ack_)},
         {"send_lag", Summary(send_lag_)},
-        {"joins", {{"per_s", o_.joins_per_s}, {"started", joins_started_}, {"done", joins_done_},
-                   {"failed", joins_failed_}, {"connect_to_state", Summary(join_)}}},
+        {"joins",
+         {{"per_s", o_.joins_per_s},
+          {"started", joins_started_},
+          {"done", joins_done_},
+          {"failed", joins_failed_},
+          {"connect_to_state", Summary(join_)}}},
     };
     if (o_.server_pid > 0) {
       double cpu = proc_end_.cpu_s - proc_start_.cpu_s;
@@ -820,34 +834,63 @@ Options Parse(int argc, char** argv) {
     auto eq = a.find('=');
     std::string k = a.substr(0, eq), v = eq == std::string::npos ? "" : a.substr(eq + 1);
     if (k == "--protocol") {
-      if (v == "quire") o.protocol = Protocol::kQuire;
-      else if (v == "yws") o.protocol = Protocol::kYws;
-      else if (v == "hocuspocus") o.protocol = Protocol::kHocuspocus;
-      else Die("unknown protocol " + v);
-    } else if (k == "--host") o.host = v;
-    else if (k == "--port") o.port = std::stoi(v);
-    else if (k == "--path") { o.path = v; path_set = true; }
-    else if (k == "--prefix") o.prefix = v;
-    else if (k == "--docs") o.docs = std::stoi(v);
-    else if (k == "--doc-offset") o.doc_offset = std::stoi(v);
-    else if (k == "--editors") o.editors = std::stoi(v);
-    else if (k == "--rate") o.rate = std::stod(v);
-    else if (k == "--schedule") o.poisson = v == "poisson";
-    else if (k == "--duration") o.duration_s = std::stod(v);
-    else if (k == "--warmup") o.warmup_s = std::stod(v);
-    else if (k == "--drain") o.drain_s = std::stod(v);
-    else if (k == "--late-ms") o.late_ms = std::stod(v);
-    else if (k == "--client-base") o.client_base = std::stoull(v);
-    else if (k == "--server-pid") o.server_pid = std::stoi(v);
-    else if (k == "--connect-parallel") o.connect_parallel = std::stoi(v);
-    else if (k == "--hold") o.hold_s = std::stod(v);
-    else if (k == "--text-bytes") o.text_bytes = std::stoi(v);
-    else if (k == "--connect-timeout") o.connect_timeout_s = std::stod(v);
-    else if (k == "--emit-updates") o.emit_updates = v;
-    else if (k == "--joins-per-s") o.joins_per_s = std::stod(v);
-    else if (k == "--join-docs") o.join_docs = std::stoi(v);
-    else if (k == "--join-prefix") o.join_prefix = v;
-    else Die("unknown flag " + k + " (see the comment at the top of loadgen_bench.cc)");
+      if (v == "quire")
+        o.protocol = Protocol::kQuire;
+      else if (v == "yws")
+        o.protocol = Protocol::kYws;
+      else if (v == "hocuspocus")
+        o.protocol = Protocol::kHocuspocus;
+      else
+        Die("unknown protocol " + v);
+    } else if (k == "--host")
+      o.host = v;
+    else if (k == "--port")
+      o.port = std::stoi(v);
+    else if (k == "--path") {
+      o.path = v;
+      path_set = true;
+    } else if (k == "--prefix")
+      o.prefix = v;
+    else if (k == "--docs")
+      o.docs = std::stoi(v);
+    else if (k == "--doc-offset")
+      o.doc_offset = std::stoi(v);
+    else if (k == "--editors")
+      o.editors = std::stoi(v);
+    else if (k == "--rate")
+      o.rate = std::stod(v);
+    else if (k == "--schedule")
+      o.poisson = v == "poisson";
+    else if (k == "--duration")
+      o.duration_s = std::stod(v);
+    else if (k == "--warmup")
+      o.warmup_s = std::stod(v);
+    else if (k == "--drain")
+      o.drain_s = std::stod(v);
+    else if (k == "--late-ms")
+      o.late_ms = std::stod(v);
+    else if (k == "--client-base")
+      o.client_base = std::stoull(v);
+    else if (k == "--server-pid")
+      o.server_pid = std::stoi(v);
+    else if (k == "--connect-parallel")
+      o.connect_parallel = std::stoi(v);
+    else if (k == "--hold")
+      o.hold_s = std::stod(v);
+    else if (k == "--text-bytes")
+      o.text_bytes = std::stoi(v);
+    else if (k == "--connect-timeout")
+      o.connect_timeout_s = std::stod(v);
+    else if (k == "--emit-updates")
+      o.emit_updates = v;
+    else if (k == "--joins-per-s")
+      o.joins_per_s = std::stod(v);
+    else if (k == "--join-docs")
+      o.join_docs = std::stoi(v);
+    else if (k == "--join-prefix")
+      o.join_prefix = v;
+    else
+      Die("unknown flag " + k + " (see the comment at the top of loadgen_bench.cc)");
   }
   if (!path_set) {
     o.path = o.protocol == Protocol::kQuire ? "/ws/documents/{doc}"

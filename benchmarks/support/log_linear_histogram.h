@@ -64,7 +64,7 @@ class LogLinearHistogram {
   static size_t Bucket(uint64_t v) {
     if (v < kSub) return static_cast<size_t>(v);
     int exp = static_cast<int>(std::bit_width(v)) - 1 - kSubBits;  // >= 0
-    uint64_t sub = (v >> exp) - kSub;            // in [0, kSub)
+    uint64_t sub = (v >> exp) - kSub;                              // in [0, kSub)
     return static_cast<size_t>((static_cast<uint64_t>(exp) + 1) * kSub + sub);
   }
   static uint64_t UpperBound(size_t bucket) {
