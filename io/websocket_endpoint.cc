@@ -853,15 +853,13 @@ class WebSocketEndpoint final : public UpgradeHandler {
         // members of a document relay to each other.
         yws_(MakeYwsEndpoint(
             core_->loop, core_->docs, metrics, core_->config, core_->logger,
-            RoomHooks{[core = core_](const DocumentId& id) { return core->AcquireRoom(id); },
-                      [core = core_](const std::shared_ptr<Room>& room) {
-                        core->MaybeReleaseRoom(room);
-                      },
-                      [core = core_](const DocumentId& id) {
-                        return core->rooms.count(id) == 0 &&
-                               static_cast<int64_t>(core->rooms.size()) >=
-                                   core->config.max_open_documents;
-                      }})) {}
+            RoomHooks{
+                [core = core_](const DocumentId& id) { return core->AcquireRoom(id); },
+                [core = core_](const std::shared_ptr<Room>& room) { core->MaybeReleaseRoom(room); },
+                [core = core_](const DocumentId& id) {
+                  return core->rooms.count(id) == 0 && static_cast<int64_t>(core->rooms.size()) >=
+                                                           core->config.max_open_documents;
+                }})) {}
 
   std::unique_ptr<StreamHandler> Upgrade(const HttpRequest& request, Transport& transport,
                                          HttpResponse& reject) override {

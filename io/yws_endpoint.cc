@@ -376,7 +376,8 @@ class YwsConnection final : public std::enable_shared_from_this<YwsConnection>,
     if (phase_ != Phase::kJoining) return;
     auto self = shared_from_this();
     Result<Bytes> state = head.ok() ? FoldHead(*head) : Result<Bytes>(head.status());
-    Result<Bytes> sv = state.ok() ? yjs::StateVectorFromUpdate(*state) : Result<Bytes>(state.status());
+    Result<Bytes> sv =
+        state.ok() ? yjs::StateVectorFromUpdate(*state) : Result<Bytes>(state.status());
     if (!sv.ok()) {
       QUIRE_LOG(core_->logger, kError, "yws_state_load_failed")
           .Str("docId", id_)
@@ -424,23 +425,23 @@ class YwsConnection final : public std::enable_shared_from_this<YwsConnection>,
     if (!yjs::DecodeStateVector(state_vector).ok()) {
       return Fail(kCloseInvalidData, "malformed state vector");
     }
-    core_->docs.LoadHead(id_, [weak = weak_from_this(),
-                               sv = Bytes(state_vector.begin(), state_vector.end())](
-                                  Result<HeadState> head) {
-      auto self = weak.lock();
-      if (!self || self->phase_ != Phase::kOpen) return;
-      Result<Bytes> state = head.ok() ? FoldHead(*head) : Result<Bytes>(head.status());
-      Result<Bytes> diff = state.ok() ? yjs::DiffUpdate(*state, ByteView(sv))
-                                      : Result<Bytes>(state.status());
-      if (!diff.ok()) {
-        QUIRE_LOG(self->core_->logger, kError, "yws_step2_failed")
-            .Str("docId", self->id_)
-            .Str("error", diff.status().ToString());
-        self->BeginClose(kCloseInternalError, "cannot compute the state");
-        return;
-      }
-      self->SendMessage(yjs::EncodeSyncStep2(*diff), false);
-    });
+    core_->docs.LoadHead(
+        id_, [weak = weak_from_this(),
+              sv = Bytes(state_vector.begin(), state_vector.end())](Result<HeadState> head) {
+          auto self = weak.lock();
+          if (!self || self->phase_ != Phase::kOpen) return;
+          Result<Bytes> state = head.ok() ? FoldHead(*head) : Result<Bytes>(head.status());
+          Result<Bytes> diff =
+              state.ok() ? yjs::DiffUpdate(*state, ByteView(sv)) : Result<Bytes>(state.status());
+          if (!diff.ok()) {
+            QUIRE_LOG(self->core_->logger, kError, "yws_step2_failed")
+                .Str("docId", self->id_)
+                .Str("error", diff.status().ToString());
+            self->BeginClose(kCloseInternalError, "cannot compute the state");
+            return;
+          }
+          self->SendMessage(yjs::EncodeSyncStep2(*diff), false);
+        });
   }
 
   void ApplyAwareness(ByteView frame, ByteView update) {
@@ -507,8 +508,7 @@ class YwsConnection final : public std::enable_shared_from_this<YwsConnection>,
             bool storage = code == StatusCode::kUnavailable || code == StatusCode::kIoError ||
                            code == StatusCode::kCorruption;
             if (storage) core->storage_errors.Inc();
-            LogLine(&core->logger, storage ? LogLevel::kError : LogLevel::kInfo,
-                    "update_rejected")
+            LogLine(&core->logger, storage ? LogLevel::kError : LogLevel::kInfo, "update_rejected")
                 .Str("docId", room->document_id())
                 .Str("actor", actor)
                 .Str("opId", op_id)
@@ -721,8 +721,7 @@ class YwsEndpoint final : public UpgradeHandler {
     }
     DocumentId id(path.substr(kPathPrefix.size()));
     if (!IsValidDocumentId(id)) {
-      reject = HttpResponse::Error(404, "NOT_FOUND",
-                                   "document ids match [A-Za-z0-9._-]{1,128}");
+      reject = HttpResponse::Error(404, "NOT_FOUND", "document ids match [A-Za-z0-9._-]{1,128}");
       return nullptr;
     }
     if (request.method != "GET") {

@@ -57,8 +57,8 @@ TEST_CASE("YwsUpdatesReachJsonClientsAndJsonUpdatesReachYwsClients") {
   CHECK((*relay)["deltaB64"] == Base64Encode(kInsertX));
   // The insertion of "y" after "x" by client 2.
   const Bytes insert_y = B({1, 1, 2, 0, 0x84, 1, 0, 1, 'y', 0});
-  REQUIRE(j->SendJson({{"type", "update"}, {"opId", "j1"}, {"deltaB64", Base64Encode(insert_y)}})
-              .ok());
+  REQUIRE(
+      j->SendJson({{"type", "update"}, {"opId", "j1"}, {"deltaB64", Base64Encode(insert_y)}}).ok());
   CHECK(NextBinary(*y) == yjs::EncodeSyncUpdate(insert_y));
   // A newcomer's step 2 holds both.
   auto late = ConnectYws(h, "mixed");
