@@ -1,5 +1,6 @@
 #include "core/config.h"
 
+#include <algorithm>
 #include <charconv>
 #include <string_view>
 
@@ -181,12 +182,13 @@ std::string ServeFlagsHelp() {
   std::string out;
   for (const Option& o : Options()) {
     std::string line = "  --" + std::string(o.flag) + "=VALUE";
-    if (line.size() < 26) line.resize(26, ' ');
+    // Align the descriptions, with at least two spaces after a long flag.
+    line.resize(std::max<size_t>(line.size() + 2, 34), ' ');
     out += line + o.help;
     if (o.env) out += std::string(" [env ") + o.env + "]";
     out += "\n";
   }
-  out += "  --no-auto-create        y-websocket/Hocuspocus clients may not create documents\n";
+  out += "  --no-auto-create                y-websocket/Hocuspocus clients may not create documents\n";
   return out;
 }
 
