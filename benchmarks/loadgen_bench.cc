@@ -154,10 +154,9 @@ struct Editor {
   bool closed = false;
   std::string key;
   uint64_t next_send_ns = 0;
-  // Join mode: when the connection was meant to open, and the seq that completes its state.
+  // Join mode: when the connection was meant to open.
   bool joiner = false;
   uint64_t join_intended_ns = 0;
-  int64_t join_head_seq = -1;
 };
 
 struct WriteReq {
@@ -337,6 +336,8 @@ class LoadGen {
     } else if (o_.protocol == Protocol::kHocuspocus) {
       SendBinary(ed, HocuspocusAuth(NameOf(ed), "bench"));
       SendBinary(ed, HocuspocusSyncStep1Empty(NameOf(ed)));
+    } else if (ed->joiner) {
+      SendText(ed, R"({"type":"ping","ts":0})");
     }
     Flush(ed);
   }
@@ -451,26 +452,14 @@ class LoadGen {
     if (FirstStructId(msg.substr(pos, len), client, clock)) Received(ed, client, clock, now);
   }
 
-  static int64_t JsonInt(std::string_view msg, std::string_view field) {
-    auto p = msg.find(field);
-    if (p == std::string_view::npos) return -1;
-    return std::strtoll(msg.data() + p + field.size(), nullptr, 10);
-  }
-
-  // Join mode: the state is complete when Quire's `state` covers the head (or the relayed
-  // update with the head's seq arrived), or when y-websocket / Hocuspocus answered the sync
-  // step 1 with their step 2 (the whole document).
+  // Join mode: the state is complete when Quire answered the ping sent on connect, or when
+  // y-websocket / Hocuspocus answered the sync step 1 with their step 2 (the whole document).
   void OnJoinMessage(Editor* ed, uint8_t opcode, std::string_view msg, uint64_t now) {
     bool done = false;
     if (o_.protocol == Protocol::kQuire) {
-      if (opcode != WSLAY_TEXT_FRAME) return;
-      if (msg.rfind(R"({"type":"state")", 0) == 0) {
-        int64_t version = JsonInt(msg, R"("version":)");
-        ed->join_head_seq = JsonInt(msg, R"("headSeq":)");
-        done = version >= ed->join_head_seq;
-      } else if (msg.rfind(R"({"type":"remote_update")", 0) == 0 && ed->join_head_seq >= 0) {
-        done = JsonInt(msg, R"("seq":)") >= ed->join_head_seq;
-      }
+      // The server answers what a client sent after the state and every update it had
+      // (io/json_protocol.md, "On connect"): the pong to the ping sent on connect ends it.
+      done = opcode == WSLAY_TEXT_FRAME && msg.rfind(R"({"type":"pong")", 0) == 0;
     } else if (opcode == WSLAY_BINARY_FRAME) {
       size_t pos = 0;
       uint64_t v = 0;
