@@ -1,5 +1,6 @@
 #include "io/json_protocol.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <limits>
@@ -182,7 +183,13 @@ ParseResult ParseObject(const json& obj, int64_t max_payload_bytes) {
     return r;
   }
 
-  return Fail(kErrUnknownType, "unknown message type \"" + type.substr(0, 64) + "\"");
+  // Cut at 64 bytes, backing off to a UTF-8 boundary: the error text must stay valid UTF-8
+  // (a client fails the connection on an invalid text frame). Found by json_protocol_fuzzer.
+  size_t cut = std::min<size_t>(type.size(), 64);
+  while (cut > 0 && cut < type.size() && (static_cast<unsigned char>(type[cut]) & 0xC0) == 0x80) {
+    --cut;
+  }
+  return Fail(kErrUnknownType, "unknown message type \"" + type.substr(0, cut) + "\"");
 }
 
 void AppendInt(std::string& out, int64_t v) { out += std::to_string(v); }

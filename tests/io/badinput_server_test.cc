@@ -478,6 +478,10 @@ std::vector<JsonCase> JsonCases() {
       {"type of the wrong type", R"({"type":5})", "INVALID_MESSAGE"},
       {"unknown type", R"({"type":"bogus"})", "UNKNOWN_TYPE"},
       {"type differing in case", R"({"type":"PING"})", "UNKNOWN_TYPE"},
+      // The error quotes the type cut at 64 bytes; the cut must not split the "é" (the
+      // client's UTF-8 check would fail the connection). Found by json_protocol_fuzzer.
+      {"unknown type with a multi-byte character at the cut",
+       R"({"type":")" + std::string(63, 'a') + "\xc3\xa9" + R"("})", "UNKNOWN_TYPE"},
       {"nested 100000 deep, unclosed", std::string(100000, '['), "INVALID_JSON"},
       {"nested 10000 deep in ping.ts",
        R"({"type":"ping","ts":)" + std::string(10000, '[') + std::string(10000, ']') + "}",
