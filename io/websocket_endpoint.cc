@@ -532,6 +532,23 @@ class Connection final : public std::enable_shared_from_this<Connection>,
       return;
     }
     const HeadState& h = *head;
+    // A Yjs document's state is the fold of snapshot and tail, one update a fresh Y.Doc
+    // applies at once, covering the head. Other CRDTs get the snapshot and then the tail.
+    const eventlog::DocumentRecord* record = core_->docs.Find(params_.document_id);
+    if (record != nullptr && record->crdt == CrdtKind::kYjs) {
+      Result<Bytes> folded = projection::FoldHeadState(h, CrdtKind::kYjs);
+      if (folded.ok()) {
+        Emit(ws::StateMessage(h.head_seq, *folded, h.head_seq));
+        last_sent_seq_ = h.head_seq;
+        FinishJoin();
+        return;
+      }
+      // A fold failure would mean stored updates the engine cannot merge: fall back to the
+      // unfolded form, which clients can still apply, and say so.
+      QUIRE_LOG(core_->logger, kError, "ws_state_fold_failed")
+          .Str("docId", params_.document_id)
+          .Str("error", folded.status().ToString());
+    }
     Emit(ws::StateMessage(h.snapshot_version, *h.snapshot, h.head_seq));
     last_sent_seq_ = h.head_seq;
     for (const TailUpdate& u : h.tail) {

@@ -363,13 +363,11 @@ class YwsConnection final : public std::enable_shared_from_this<YwsConnection>,
   }
 
   // The head state folded into one update, or the failure.
+  // The head state as one Yjs update (an empty update for a new document).
   static Result<Bytes> FoldHead(const HeadState& h) {
-    std::vector<ByteView> parts;
-    if (!h.snapshot->empty()) parts.emplace_back(*h.snapshot);
-    for (const auto& u : h.tail) parts.emplace_back(*u.bytes);
-    if (parts.empty()) return Bytes{0, 0};
-    if (parts.size() == 1) return Bytes(parts[0].begin(), parts[0].end());
-    return yjs::MergeUpdates(parts);
+    Result<Bytes> folded = projection::FoldHeadState(h, CrdtKind::kYjs);
+    if (folded.ok() && folded->empty()) return Bytes{0, 0};
+    return folded;
   }
 
   void OnHeadLoaded(Result<HeadState> head) {

@@ -814,4 +814,14 @@ Status DocumentService::writable() const { return impl_->writable(); }
 bool DocumentService::head_cached(const DocumentId& id) const { return impl_->head_cached(id); }
 DocumentService::Stats DocumentService::stats() const { return impl_->stats(); }
 
+Result<Bytes> FoldHeadState(const HeadState& head, CrdtKind kind) {
+  if (head.tail.empty()) return Bytes(head.snapshot->begin(), head.snapshot->end());
+  const Codec& codec = CodecFor(kind);
+  if (!codec.CanFold()) return Status::FailedPrecondition("the server does not fold this CRDT");
+  std::vector<ByteView> updates;
+  updates.reserve(head.tail.size());
+  for (const TailUpdate& u : head.tail) updates.emplace_back(*u.bytes);
+  return codec.Fold(*head.snapshot, updates);
+}
+
 }  // namespace quire::projection

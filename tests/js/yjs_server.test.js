@@ -114,15 +114,7 @@ async function compactAllButOne (server, id, clients) {
   assert.equal(record.snapshot_version, last, 'one update is left after the last fold')
 }
 
-// TODO(io/websocket_endpoint.cc): issue 4 asks for this, but the endpoint sends the snapshot
-// (version = the snapshot's own version) and then every tail update as a remote_update, not
-// one folded update at the head seq. Reported as todo until it does;
-// QUIRE_EXPECT_FOLDED_STATE=1 makes it a failure.
-const FOLDED_STATE = process.env.QUIRE_EXPECT_FOLDED_STATE === '1'
-  ? {}
-  : { todo: 'the WebSocket endpoint does not fold snapshot and tail into one state update yet' }
-
-test('a newcomer after compaction gets one folded update at the head seq', FOLDED_STATE, async t => {
+test('a newcomer after compaction gets one folded update at the head seq', async t => {
   const server = await QuireServer.start(['--snapshot-every', '2'])
   t.after(() => server.stop())
   const id = await server.createDocument(undefined) // yjs is the default CRDT
