@@ -161,22 +161,30 @@ std::string StructText(const Struct& s) {
   std::string out = std::string(StructName(s.kind)) + " (" + std::to_string(s.id.client) + "," +
                     std::to_string(s.id.clock) + ") len " + std::to_string(s.length);
   if (s.kind != StructKind::kItem) return out;
+  // Appends rather than concatenating a literal with std::to_string: GCC 12 at -O3 reports a
+  // false -Wrestrict on `"(" + std::to_string(...)`.
   const auto id = [](const Id& i) {
-    return "(" + std::to_string(i.client) + "," + std::to_string(i.clock) + ")";
+    std::string text;
+    text += '(';
+    text += std::to_string(i.client);
+    text += ',';
+    text += std::to_string(i.clock);
+    text += ')';
+    return text;
   };
-  if (s.has_origin) out += " origin " + id(s.origin);
-  if (s.has_right_origin) out += " right " + id(s.right_origin);
+  if (s.has_origin) (out += " origin ") += id(s.origin);
+  if (s.has_right_origin) (out += " right ") += id(s.right_origin);
   if (s.parent_kind == ParentKind::kRoot) {
     out += " parent root ";
     AppendJsonString(&out, s.parent_root);
   } else if (s.parent_kind == ParentKind::kItem) {
-    out += " parent item " + id(s.parent_item);
+    (out += " parent item ") += id(s.parent_item);
   }
   if (s.has_parent_sub) {
     out += " key ";
     AppendJsonString(&out, s.parent_sub);
   }
-  out += " " + ContentJson(s);
+  (out += ' ') += ContentJson(s);
   return out;
 }
 
