@@ -1,0 +1,78 @@
+// Access control: who the caller of a request or WebSocket is, and what they may do to a document.
+//
+// Off by default (local development is open): then every caller is an anonymous principal with
+// the editor role on every document, as before access control existed. It is on when
+// Config::auth_secret (HS256) or Config::auth_public_key_file (RS256/ES256) is set; then every
+// request and every WebSocket must carry a valid signed token (JWT) and the role comes from the
+// document's grants (projection) and the token's own document-scoped grants.
+//
+// Where the token comes from (TokenFromRequest): `Authorization: Bearer <token>`, else the
+// `token` query parameter (browser WebSockets, y-websocket's params); Hocuspocus clients send it
+// in their auth message instead.
+//
+// Loop thread only.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/types.h"
+
+namespace quire::io {
+
+struct HttpRequest;
+
+enum class Role : uint8_t {
+  kNone = 0,    // may not know the document exists (404)
+  kViewer = 1,  // reads state, updates and presence; may not write
+  kEditor = 2,  // reads and writes
+  kOwner = 3,   // the creator: also manages grants
+};
+
+std::string_view RoleName(Role role);  // "none", "viewer", "editor", "owner"
+std::optional<Role> ParseRole(std::string_view name);
+
+struct Principal {
+  // The token's `sub`; empty for the anonymous principal (access control off).
+  std::string user_id;
+  // The token's `name` claim when present (presence shows it), else empty.
+  std::string name;
+  // The token's `exp` in ms since the epoch; 0 when it has none (or access control is off).
+  TimestampMs expires_at = 0;
+  // Document-scoped grants carried by the token (`docs: {"<id>": "viewer"}`), for share links.
+  std::map<DocumentId, Role> document_grants;
+};
+
+class AccessControl {
+ public:
+  virtual ~AccessControl() = default;
+
+  virtual bool enabled() const = 0;
+
+  // The principal of `token` (from TokenFromRequest or a Hocuspocus auth message). When access
+  // control is off, the anonymous principal whatever the token. When on: nullopt for a missing,
+  // malformed, wrongly signed, expired or not-yet-valid token, with the reason in `*why`
+  // (for the 401 body / the close reason; never echoes the token).
+  virtual std::optional<Principal> Authenticate(std::string_view token,
+                                                std::string* why) const = 0;
+
+  // `principal`'s role on document `id` now (grants can change at any time: callers holding a
+  // connection re-ask at least once a second). kEditor for everyone when access control is off;
+  // kNone for documents that do not exist.
+  virtual Role RoleFor(const Principal& principal, const DocumentId& id) const = 0;
+};
+
+// The access control of a server with access control off: the anonymous principal, kEditor on
+// every document that exists (kNone for others), as before access control existed.
+std::unique_ptr<AccessControl> MakeOpenAccessControl(
+    std::function<bool(const DocumentId&)> document_exists);
+
+// The bearer token of `request`: the `Authorization: Bearer` header, else the `token` query
+// parameter (percent-decoded), else empty.
+std::string TokenFromRequest(const HttpRequest& request);
+
+}  // namespace quire::io
