@@ -7,7 +7,7 @@
 //    missing seq must be covered by a later snapshot's version);
 //  - op_id unique (events with an empty op_id are not indexed);
 //  - every snapshot's version < its own seq (<= the head when it was taken) and not below
-//    the previous snapshot's version; where the document's codec folds, its bytes equal
+//    the previous snapshot's version; where the document's codec folds, it equals
 //    Fold(previous snapshot, updates in (previous version, version]) when that prefix is
 //    still complete in the log;
 //  - the stored catalog row (Backend::ReadCatalog) equals the rebuilt one (eventlog::Apply);
@@ -44,7 +44,8 @@ struct ReplayReport {
   int64_t updates = 0;
   int64_t snapshots = 0;
   int64_t bytes = 0;               // payload bytes of every event (updates + snapshots)
-  int64_t folds_checked = 0;       // snapshots compared byte for byte with a fold of the prefix
+  int64_t folds_checked = 0;       // snapshots compared with a fold of the prefix (yjs: as
+                                   // documents, yjs::SameDocument; others: byte for byte)
   int64_t folds_unverifiable = 0;  // folding-codec snapshots whose prefix was pruned
   int64_t elapsed_ns = 0;
   int64_t scan_ns = 0;        // of which: reading and folding every event
