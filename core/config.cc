@@ -111,6 +111,31 @@ const std::vector<Option>& Options() {
          c.web_root = std::string(v);
          return Status::Ok();
        }},
+      {"auth-secret", "QUIRE_AUTH_SECRET",
+       "turn access control on: HS256 shared secret of the signed tokens (JWT)",
+       [](Config& c, std::string_view v) {
+         c.auth_secret = std::string(v);
+         return Status::Ok();
+       }},
+      {"auth-public-key", "QUIRE_AUTH_PUBLIC_KEY",
+       "turn access control on: PEM public key file of the tokens (RSA: RS256, EC P-256: ES256)",
+       [](Config& c, std::string_view v) {
+         c.auth_public_key_file = std::string(v);
+         return Status::Ok();
+       }},
+      {"auth-audience", "QUIRE_AUTH_AUDIENCE", "tokens must name this audience (aud) when set",
+       [](Config& c, std::string_view v) {
+         c.auth_audience = std::string(v);
+         return Status::Ok();
+       }},
+      {"auth-issuer", "QUIRE_AUTH_ISSUER", "tokens must come from this issuer (iss) when set",
+       [](Config& c, std::string_view v) {
+         c.auth_issuer = std::string(v);
+         return Status::Ok();
+       }},
+      {"auth-clock-skew", "QUIRE_AUTH_CLOCK_SKEW",
+       "seconds of tolerance on the tokens' exp and nbf (default 30)",
+       IntField(&Config::auth_clock_skew_s, "auth-clock-skew", 0, 86'400)},
       {"log-level", "QUIRE_LOG_LEVEL", "debug, info (default), warn or error",
        [](Config& c, std::string_view v) {
          if (v == "debug") c.log_level = LogLevel::kDebug;
@@ -138,6 +163,18 @@ std::string_view LogLevelName(LogLevel level) {
 
 Status ApplyEnvironment(Config& config,
                         const std::function<const char*(const char*)>& getenv_fn) {
+  // The environment twin of the bare --no-auto-create flag.
+  if (const char* v = getenv_fn("QUIRE_AUTO_CREATE"); v != nullptr) {
+    std::string_view text = v;
+    if (text == "0" || text == "false" || text == "no" || text == "off") {
+      config.auto_create_documents = false;
+    } else if (text == "1" || text == "true" || text == "yes" || text == "on") {
+      config.auto_create_documents = true;
+    } else {
+      return Status::InvalidArgument("QUIRE_AUTO_CREATE: expected 0/false/no or 1/true/yes, got '" +
+                                     std::string(text) + "'");
+    }
+  }
   for (const Option& o : Options()) {
     if (o.env == nullptr) continue;
     const char* v = getenv_fn(o.env);
@@ -188,7 +225,7 @@ std::string ServeFlagsHelp() {
     if (o.env) out += std::string(" [env ") + o.env + "]";
     out += "\n";
   }
-  out += "  --no-auto-create                y-websocket/Hocuspocus clients may not create documents\n";
+  out += "  --no-auto-create                y-websocket/Hocuspocus clients may not create documents [env QUIRE_AUTO_CREATE=0]\n";
   return out;
 }
 

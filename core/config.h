@@ -58,6 +58,18 @@ struct Config {
   // `--no-auto-create` turns that off (they get permission-denied and are closed).
   bool auto_create_documents = true;
 
+  // Access control (io/access.h) is on iff auth_secret or auth_public_key_file is set. The
+  // token algorithm is fixed here, never read from the token: HS256 with auth_secret, or RS256 /
+  // ES256 (P-256) by the type of the PEM public key in auth_public_key_file. Setting both is an
+  // error at startup. auth_audience / auth_issuer, when set, must match the token's `aud`
+  // (string or array) / `iss`; `exp` and `nbf` are checked with auth_clock_skew_s of tolerance.
+  std::string auth_secret;
+  std::string auth_public_key_file;
+  std::string auth_audience;
+  std::string auth_issuer;
+  int64_t auth_clock_skew_s = 30;
+  bool auth_enabled() const { return !auth_secret.empty() || !auth_public_key_file.empty(); }
+
   LogLevel log_level = LogLevel::kInfo;
 };
 
@@ -65,7 +77,9 @@ struct Config {
 // QUIRE_SNAPSHOT_EVERY, QUIRE_SNAPSHOT_INTERVAL, QUIRE_CACHE_BYTES, QUIRE_RETAIN_UPDATES,
 // QUIRE_MAX_BODY, QUIRE_MAX_PAYLOAD, QUIRE_SEND_QUEUE, QUIRE_IDLE_TIMEOUT, ALLOWED_ORIGINS,
 // QUIRE_MAX_CONNECTIONS, QUIRE_MAX_CONNECTIONS_PER_IP, QUIRE_MAX_OPEN_DOCUMENTS,
-// QUIRE_MAX_MSG_RATE, QUIRE_LOG_LEVEL. `getenv` is injected so tests need not touch the
+// QUIRE_MAX_MSG_RATE, QUIRE_LOG_LEVEL, QUIRE_AUTO_CREATE (0/false/no turns auto-create off,
+// 1/true/yes on), QUIRE_AUTH_SECRET, QUIRE_AUTH_PUBLIC_KEY, QUIRE_AUTH_AUDIENCE,
+// QUIRE_AUTH_ISSUER, QUIRE_AUTH_CLOCK_SKEW. `getenv` is injected so tests need not touch the
 // process environment.
 Status ApplyEnvironment(Config& config,
                         const std::function<const char*(const char*)>& getenv_fn);

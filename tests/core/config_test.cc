@@ -32,5 +32,58 @@ TEST_CASE("BadFlagsAreRejectedWithTheirName", "[core][config]") {
   CHECK_FALSE(ApplyServeFlags(c, {"--port"}).ok());
 }
 
+auto EnvOf(const std::map<std::string, std::string>& env) {
+  return [&env](const char* n) -> const char* {
+    auto it = env.find(n);
+    return it == env.end() ? nullptr : it->second.c_str();
+  };
+}
+
+TEST_CASE("QuireAutoCreateEnvironmentTurnsAutoCreateOff", "[core][config]") {
+  for (const char* off : {"0", "false", "no"}) {
+    Config c;
+    std::map<std::string, std::string> env = {{"QUIRE_AUTO_CREATE", off}};
+    REQUIRE(ApplyEnvironment(c, EnvOf(env)).ok());
+    CHECK_FALSE(c.auto_create_documents);
+  }
+  Config c;
+  c.auto_create_documents = false;
+  std::map<std::string, std::string> on = {{"QUIRE_AUTO_CREATE", "true"}};
+  REQUIRE(ApplyEnvironment(c, EnvOf(on)).ok());
+  CHECK(c.auto_create_documents);
+  std::map<std::string, std::string> bad = {{"QUIRE_AUTO_CREATE", "maybe"}};
+  Status s = ApplyEnvironment(c, EnvOf(bad));
+  CHECK(s.code() == StatusCode::kInvalidArgument);
+  CHECK(s.message().find("QUIRE_AUTO_CREATE") != std::string::npos);
+  // The flag still wins over the environment.
+  REQUIRE(ApplyServeFlags(c, {"--no-auto-create"}).ok());
+  CHECK_FALSE(c.auto_create_documents);
+}
+
+TEST_CASE("AuthSettingsComeFromEnvironmentAndFlags", "[core][config]") {
+  Config c;
+  CHECK_FALSE(c.auth_enabled());
+  CHECK(c.auth_clock_skew_s == 30);
+  std::map<std::string, std::string> env = {{"QUIRE_AUTH_SECRET", "s3cret"},
+                                            {"QUIRE_AUTH_AUDIENCE", "quire"},
+                                            {"QUIRE_AUTH_ISSUER", "https://issuer"},
+                                            {"QUIRE_AUTH_CLOCK_SKEW", "5"}};
+  REQUIRE(ApplyEnvironment(c, EnvOf(env)).ok());
+  CHECK(c.auth_enabled());
+  CHECK(c.auth_secret == "s3cret");
+  CHECK(c.auth_audience == "quire");
+  CHECK(c.auth_issuer == "https://issuer");
+  CHECK(c.auth_clock_skew_s == 5);
+
+  Config k;
+  REQUIRE(ApplyServeFlags(k, {"--auth-public-key=/etc/quire/key.pem", "--auth-clock-skew", "0"}).ok());
+  CHECK(k.auth_enabled());
+  CHECK(k.auth_public_key_file == "/etc/quire/key.pem");
+  CHECK(k.auth_clock_skew_s == 0);
+  CHECK_FALSE(ApplyServeFlags(k, {"--auth-clock-skew=-1"}).ok());
+  CHECK(ServeFlagsHelp().find("--auth-secret") != std::string::npos);
+  CHECK(ServeFlagsHelp().find("QUIRE_AUTH_PUBLIC_KEY") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace quire
