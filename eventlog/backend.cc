@@ -30,6 +30,16 @@ Status ValidateRequestShape(const AppendRequest& request) {
                                        " without an op_id");
       }
       break;
+    case EventKind::kPermission: {
+      std::string_view role(reinterpret_cast<const char*>(request.payload.data()),
+                            request.payload.size());
+      if (request.title.empty() ||
+          (!role.empty() && role != kGrantViewer && role != kGrantEditor)) {
+        return Status::InvalidArgument("permission event of document " + request.document_id +
+                                       " without a grantee or with an unknown role");
+      }
+      break;
+    }
     case EventKind::kSnapshot:
       if (request.version < 0) {
         return Status::InvalidArgument("snapshot of document " + request.document_id +

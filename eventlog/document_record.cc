@@ -34,6 +34,16 @@ void Apply(DocumentRecord& record, const Event& event) {
         record.snapshot_bytes = static_cast<int64_t>(event.payload.size());
       }
       return;
+    case EventKind::kPermission: {
+      // Sharing is not an edit either: updated_at stays.
+      std::string role(event.payload.begin(), event.payload.end());
+      if (role.empty() || role == "none") {
+        record.grants.erase(event.title);
+      } else {
+        record.grants[event.title] = std::move(role);
+      }
+      return;
+    }
     case EventKind::kVersion:
     case EventKind::kForkedTo:
     case EventKind::kForkedFrom:

@@ -4,6 +4,7 @@
 // events they derive from; projections and `quire replay` rebuild them with Apply() alone.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 
@@ -24,6 +25,10 @@ struct DocumentRecord {
   int64_t update_bytes = 0;  // sum of their payload sizes
   Seq snapshot_version = 0;  // version of the latest snapshot (0 = none)
   int64_t snapshot_bytes = 0;
+  // Grants of kPermission events still in force: user id -> "viewer" | "editor" (a revoke
+  // removes the entry). The owner is owner_id, never a grant. Not a column of the `documents`
+  // table: the SQLite backend folds the permission events into it when it reads the catalog.
+  std::map<std::string, std::string> grants;
 
   bool deleted() const { return deleted_at.has_value(); }
   bool operator==(const DocumentRecord&) const = default;

@@ -13,12 +13,13 @@ std::string_view EventKindName(EventKind kind) {
     case EventKind::kVersion: return "version";
     case EventKind::kForkedTo: return "forked_to";
     case EventKind::kForkedFrom: return "forked_from";
+    case EventKind::kPermission: return "permission";
   }
   return "unknown";
 }
 
 std::optional<EventKind> ParseEventKind(std::string_view name) {
-  for (int k = 1; k <= 9; ++k) {
+  for (int k = 1; k <= 10; ++k) {
     auto kind = static_cast<EventKind>(k);
     if (EventKindName(kind) == name) return kind;
   }

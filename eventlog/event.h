@@ -22,10 +22,17 @@ enum class EventKind : uint8_t {
   kVersion = 7,     // a named version: title = the name; it names the state at its own seq
   kForkedTo = 8,    // this document was forked: title = the new document's id, version = at
   kForkedFrom = 9,  // this document is a fork: title = the source document's id, version = at
+  kPermission = 10, // a grant changed: title = the grantee's user id, payload = the role name
+                    // ("viewer" or "editor"; empty = revoked), actor_id = who changed it
 };
 
+// The role names a kPermission payload may hold (access control's Role names, io/access.h).
+inline constexpr std::string_view kGrantViewer = "viewer";
+inline constexpr std::string_view kGrantEditor = "editor";
+
 std::string_view EventKindName(EventKind kind);  // "created", ... "snapshot", "version",
-                                                 // "forked_to", "forked_from"
+                                                 // "forked_to", "forked_from",
+                                                 // "permission"
 std::optional<EventKind> ParseEventKind(std::string_view name);
 
 struct Event {
@@ -37,7 +44,8 @@ struct Event {
   Bytes payload;       // kUpdate: update bytes; kSnapshot: snapshot bytes; otherwise empty
   Seq version = 0;     // kSnapshot: the seq the snapshot covers (<= seq); kForkedTo/From:
                        // the source seq forked at; otherwise 0
-  std::string title;   // kCreated, kRenamed, kVersion (name), kForkedTo/From (other id)
+  std::string title;   // kCreated, kRenamed, kVersion (name), kForkedTo/From (other id),
+                       // kPermission (grantee)
   CrdtKind crdt = CrdtKind::kYjs;  // kCreated
   TimestampMs created_at = 0;
 };

@@ -395,7 +395,35 @@ class SqliteBackend final : public Backend {
     int rc;
     while ((rc = s.Step()) == SQLITE_ROW) out.push_back(ReadRecord(s));
     if (rc != SQLITE_DONE) return SqliteError(db_, rc, "read catalog");
+    QUIRE_RETURN_IF_ERROR(FoldGrants(out));
     return out;
+  }
+
+  // DocumentRecord::grants is not a column: fold the permission events (kind 10) into the
+  // rows, in commit order (SCHEMA.md). A scan of `events` that reads no payload.
+  Status FoldGrants(std::vector<DocumentRecord>& records) {
+    Stmt g;
+    QUIRE_RETURN_IF_ERROR(g.Prepare(
+        db_, "SELECT d.id, e.title, e.payload FROM events e JOIN documents d ON d.key = e.doc "
+             "WHERE e.kind = 10 ORDER BY e.id"));
+    std::unordered_map<std::string, DocumentRecord*> by_id;
+    Event e;
+    e.kind = EventKind::kPermission;
+    int rc;
+    while ((rc = g.Step()) == SQLITE_ROW) {
+      if (by_id.empty()) {
+        for (DocumentRecord& r : records) by_id.emplace(r.id, &r);
+      }
+      auto it = by_id.find(g.Text(0));
+      if (it == by_id.end()) continue;
+      g.TextInto(1, e.title);
+      g.BlobInto(2, e.payload);
+      Seq head = it->second->head_seq;
+      Apply(*it->second, e);
+      it->second->head_seq = head;
+    }
+    if (rc != SQLITE_DONE) return SqliteError(db_, rc, "read grants");
+    return Status::Ok();
   }
 
   Status ForEachEvent(const std::function<Status(const Event&)>& visit) override {
