@@ -1,8 +1,11 @@
 #include "io/access.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "io/http_message.h"
+#include "io/jwt.h"
+#include "projection/document_service.h"
 
 namespace quire::io {
 namespace {
@@ -27,7 +30,57 @@ class OpenAccessControl final : public AccessControl {
   std::function<bool(const DocumentId&)> document_exists_;
 };
 
+class TokenAccessControl final : public AccessControl {
+ public:
+  TokenAccessControl(std::unique_ptr<JwtVerifier> verifier,
+                     const projection::DocumentService& docs, const Clock& clock)
+      : verifier_(std::move(verifier)), docs_(docs), clock_(clock) {}
+
+  bool enabled() const override { return true; }
+
+  std::optional<Principal> Authenticate(std::string_view token, std::string* why) const override {
+    auto principal = verifier_->Verify(token, clock_.NowMs());
+    if (!principal.ok()) {
+      if (why != nullptr) *why = principal.status().message();
+      return std::nullopt;
+    }
+    return std::move(principal).value();
+  }
+
+  Role RoleFor(const Principal& principal, const DocumentId& id) const override {
+    const projection::DocumentRecord* record = docs_.Find(id);
+    if (record == nullptr || principal.user_id.empty()) return Role::kNone;
+    if (record->owner_id == principal.user_id) return Role::kOwner;
+    Role role = Role::kNone;
+    if (auto it = record->grants.find(principal.user_id); it != record->grants.end()) {
+      role = ParseRole(it->second).value_or(Role::kNone);
+    }
+    if (auto it = principal.document_grants.find(id); it != principal.document_grants.end()) {
+      role = std::max(role, it->second);
+    }
+    return role;
+  }
+
+ private:
+  std::unique_ptr<JwtVerifier> verifier_;
+  const projection::DocumentService& docs_;
+  const Clock& clock_;
+};
+
 }  // namespace
+
+Result<std::unique_ptr<AccessControl>> MakeAccessControl(const Config& config,
+                                                         const projection::DocumentService& docs,
+                                                         const Clock& clock) {
+  if (!config.auth_enabled()) {
+    const projection::DocumentService* d = &docs;
+    return MakeOpenAccessControl([d](const DocumentId& id) { return d->Find(id) != nullptr; });
+  }
+  auto verifier = JwtVerifier::FromConfig(config);
+  if (!verifier.ok()) return verifier.status();
+  return std::unique_ptr<AccessControl>(
+      std::make_unique<TokenAccessControl>(std::move(verifier).value(), docs, clock));
+}
 
 std::string_view RoleName(Role role) {
   switch (role) {

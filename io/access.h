@@ -20,7 +20,14 @@
 #include <string>
 #include <string_view>
 
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/status.h"
 #include "core/types.h"
+
+namespace quire::projection {
+class DocumentService;
+}
 
 namespace quire::io {
 
@@ -70,6 +77,18 @@ class AccessControl {
 // every document that exists (kNone for others), as before access control existed.
 std::unique_ptr<AccessControl> MakeOpenAccessControl(
     std::function<bool(const DocumentId&)> document_exists);
+
+// The access control `config` asks for: MakeOpenAccessControl (documents known to `docs`) when
+// no auth secret or key is set; otherwise tokens are verified by io/jwt.h (the algorithm fixed
+// by the configured secret or key, times read from `clock`) and RoleFor is the highest of: owner
+// when the principal created the document, the document's grant to the principal (permission
+// events, DocumentRecord::grants), the token's own grant for the document; kNone for unknown
+// documents. InvalidArgument naming the setting when the key file is missing or not a usable
+// RSA / EC P-256 public key, or when both a secret and a key are set (startup error).
+// `docs` and `clock` must outlive the result.
+Result<std::unique_ptr<AccessControl>> MakeAccessControl(const Config& config,
+                                                         const projection::DocumentService& docs,
+                                                         const Clock& clock);
 
 // The bearer token of `request`: the `Authorization: Bearer` header, else the `token` query
 // parameter (percent-decoded), else empty.
