@@ -170,6 +170,7 @@ class DocumentService::Impl {
       const DocumentRecord& r = docs_.at(key.second).record;
       if (!q.include_deleted && r.deleted()) continue;
       if (!ContainsIgnoreCase(r.title, q.query)) continue;
+      if (q.visible && !q.visible(r)) continue;
       if (page.total >= skip && static_cast<int64_t>(page.items.size()) < page.page_size) {
         page.items.push_back(r);
       }

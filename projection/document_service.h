@@ -38,6 +38,8 @@ struct ListQuery {
   bool include_deleted = false;
   int64_t page = 1;              // from 1
   int64_t page_size = 20;        // 1..100
+  // When set, only documents it accepts are listed and counted (access control's visibility).
+  std::function<bool(const DocumentRecord&)> visible;
 };
 
 struct ListPage {
