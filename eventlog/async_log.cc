@@ -144,10 +144,27 @@ class AsyncLog::Impl {
     uv_prepare_stop(handle);
     self->Flush();
   }
+  // Appends handed over while the storage thread is still committing an earlier batch join
+  // the append group waiting at the back of the queue: whatever piles up during one commit
+  // becomes the next single transaction (one fsync), however many loop iterations submitted
+  // it. Only adjacent groups merge, so tasks and recoveries keep their place in the order.
   void Flush() {
     if (local_.empty()) return;
     std::lock_guard lock(mu_);
-    for (Op& op : local_) pending_.push_back(std::move(op));
+    for (Op& op : local_) {
+      if (op.type == Op::Type::kAppends && !pending_.empty() &&
+          pending_.back().type == Op::Type::kAppends) {
+        AppendGroup& into = *pending_.back().appends;
+        AppendGroup& from = *op.appends;
+        into.requests.insert(into.requests.end(), std::make_move_iterator(from.requests.begin()),
+                             std::make_move_iterator(from.requests.end()));
+        into.callbacks.insert(into.callbacks.end(),
+                              std::make_move_iterator(from.callbacks.begin()),
+                              std::make_move_iterator(from.callbacks.end()));
+        continue;
+      }
+      pending_.push_back(std::move(op));
+    }
     local_.clear();
     cv_.notify_one();
   }

@@ -10,7 +10,8 @@
 // Batching: work submitted during one loop iteration is handed to the storage thread together,
 // just before the loop blocks for I/O (a uv_prepare_t, like redis's beforeSleep); the storage
 // thread then commits everything pending in one CommitBatch. Appends submitted back to back
-// before uv_run therefore land in one transaction.
+// before uv_run therefore land in one transaction, and so do appends of many loop iterations
+// that queued up while the previous commit ran (unless a task or recovery sits between them).
 //
 // Loop liveness: the log's handles keep uv_run(UV_RUN_DEFAULT) alive only while some
 // completion is outstanding (and until Close() is done), so a loop with nothing else to do

@@ -3,6 +3,7 @@
 #include <uv.h>
 
 #include <catch2/catch.hpp>
+#include <future>
 #include <thread>
 #include <vector>
 
@@ -282,6 +283,65 @@ TEST_CASE("AppendsSubmittedWhileACommitRunsFormTheNextBatch", "[asynclog]") {
   REQUIRE(acks.size() == 7);
   for (size_t i = 1; i < acks.size(); ++i) CHECK(acks[i].seq == static_cast<Seq>(i + 4));
   CHECK(log.stats().last_batch_size == 6);
+  CloseAndRun(&loop.loop, log);
+}
+
+TEST_CASE("AppendsQueuedOverManyIterationsWhileTheStorageThreadIsBusyFormOneBatch", "[asynclog]") {
+  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite");
+  TempDir dir;
+  Loop loop;
+  AsyncLog log(&loop.loop, Open(BackendUrl(dir, kind)));
+  std::vector<int64_t> batch_sizes;
+  log.set_batch_observer([&](int64_t size, int64_t) { batch_sizes.push_back(size); });
+  std::vector<Ack> acks;
+  log.Append(Created("doc"), Record(acks));
+  uv_run(&loop.loop, UV_RUN_DEFAULT);
+  REQUIRE(acks.size() == 1);
+
+  // A task holds the storage thread; meanwhile five loop iterations submit one append each
+  // (the fourth repeats the first's op id). All five must wait behind the task and then
+  // commit as one transaction, in submission order.
+  std::promise<void> started, release;
+  std::shared_future<void> release_future = release.get_future().share();
+  log.Run<int>(
+      [&started, release_future](Backend&) {
+        started.set_value();
+        release_future.wait();
+        return 0;
+      },
+      [](int) {});
+  struct State {
+    AsyncLog* log;
+    std::vector<Ack>* acks;
+    std::future<void> started;
+    std::promise<void>* release;
+    int iteration = 0;
+  } state{&log, &acks, started.get_future(), &release};
+  uv_idle_t idle;
+  uv_idle_init(&loop.loop, &idle);
+  idle.data = &state;
+  uv_idle_start(&idle, [](uv_idle_t* h) noexcept {
+    auto* st = static_cast<State*>(h->data);
+    int i = st->iteration++;
+    if (i == 0) return;  // the task is handed over at the end of this first iteration
+    if (i == 1) st->started.wait();
+    if (i <= 5) {
+      std::string op = i == 4 ? "op1" : "op" + std::to_string(i);
+      st->log->Append(Update("doc", op), Record(*st->acks));
+      return;
+    }
+    st->release->set_value();
+    uv_idle_stop(h);
+    uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr);
+  });
+  uv_run(&loop.loop, UV_RUN_DEFAULT);
+  CHECK(batch_sizes == std::vector<int64_t>{1, 5});
+  REQUIRE(acks.size() == 6);
+  std::vector<Seq> seqs;
+  for (size_t i = 1; i < acks.size(); ++i) seqs.push_back(acks[i].seq);
+  CHECK(seqs == std::vector<Seq>{2, 3, 4, 2, 5});
+  CHECK(acks[4].duplicate);
+  CHECK(acks[4].op_id == "op1");
   CloseAndRun(&loop.loop, log);
 }
 
