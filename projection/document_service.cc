@@ -158,7 +158,8 @@ class DocumentService::Impl {
     return it == docs_.end() ? nullptr : &it->second.record;
   }
 
-  ListPage List(const ListQuery& q) const {
+  ListPage List(const ListQuery& q,
+                const std::function<bool(const DocumentRecord&)>& visible = nullptr) const {
     ListPage page;
     page.page = std::max<int64_t>(q.page, 1);
     page.page_size = std::clamp<int64_t>(q.page_size, 1, 100);
@@ -170,7 +171,7 @@ class DocumentService::Impl {
       const DocumentRecord& r = docs_.at(key.second).record;
       if (!q.include_deleted && r.deleted()) continue;
       if (!ContainsIgnoreCase(r.title, q.query)) continue;
-      if (q.visible && !q.visible(r)) continue;
+      if (visible && !visible(r)) continue;
       if (page.total >= skip && static_cast<int64_t>(page.items.size()) < page.page_size) {
         page.items.push_back(r);
       }
@@ -778,6 +779,10 @@ DocumentService::~DocumentService() = default;
 void DocumentService::Start(std::function<void(Status)> done) { impl_->Start(std::move(done)); }
 const DocumentRecord* DocumentService::Find(const DocumentId& id) const { return impl_->Find(id); }
 ListPage DocumentService::List(const ListQuery& query) const { return impl_->List(query); }
+ListPage DocumentService::List(const ListQuery& query,
+                               const std::function<bool(const DocumentRecord&)>& visible) const {
+  return impl_->List(query, visible);
+}
 size_t DocumentService::document_count() const { return impl_->document_count(); }
 void DocumentService::Create(CreateCommand command, RecordCallback done) {
   impl_->Create(std::move(command), std::move(done));

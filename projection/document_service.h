@@ -38,8 +38,6 @@ struct ListQuery {
   bool include_deleted = false;
   int64_t page = 1;              // from 1
   int64_t page_size = 20;        // 1..100
-  // When set, only documents it accepts are listed and counted (access control's visibility).
-  std::function<bool(const DocumentRecord&)> visible;
 };
 
 struct ListPage {
@@ -98,6 +96,9 @@ class DocumentService {
   // completes.
   const DocumentRecord* Find(const DocumentId& id) const;
   ListPage List(const ListQuery& query) const;
+  // Only the documents `visible` accepts are listed and counted (access control).
+  ListPage List(const ListQuery& query,
+                const std::function<bool(const DocumentRecord&)>& visible) const;
   size_t document_count() const;
 
   // --- Commands: each becomes one event; the callback runs after it is committed ---
