@@ -27,7 +27,8 @@ class Logger {
   int fd_;
 };
 
-// Appends `s` as a JSON string literal (with quotes) to `out`.
+// Appends `s` as a JSON string literal (with quotes) to `out`. The result is always valid JSON:
+// bytes of `s` that are not well-formed UTF-8 become U+FFFD, one per byte.
 void AppendJsonString(std::string& out, std::string_view s);
 
 class LogLine {

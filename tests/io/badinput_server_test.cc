@@ -168,6 +168,13 @@ std::vector<HttpCase> HttpCases() {
        false},
       {"URL of 20 KiB (over the header limit)", Get("/healthz?x=" + std::string(20 << 10, 'a')),
        431, "HEADERS_TOO_LARGE", true},
+      // Found by http_server_fuzzer: client bytes quoted in an error message made the body
+      // invalid UTF-8, hence not JSON; they are now U+FFFD (ErrorCode() parses the body).
+      {"CORS preflight from an origin that is not UTF-8",
+       "OPTIONS /api/v1/documents HTTP/1.1\r\nHost: x\r\nOrigin: https://a\xa3p.example\r\n"
+       "Access-Control-Request-Method: POST\r\n\r\n",
+       403, "CORS_ORIGIN_NOT_ALLOWED", false},
+      {"path decoding to bytes that are not UTF-8", Get("/%ff%c3%28/x"), 404, "NOT_FOUND", false},
       {"limit query parameter out of range",
        Get("/api/v1/documents?page_size=99999999999999999999"), 400, "VALIDATION_FAILED", false},
       {"WebSocket upgrade with a bad key",
