@@ -12,40 +12,21 @@
 // announced are removed for the others when it closes. Missing documents are created on first
 // connect unless Config::auto_create_documents is false (then: auth permission-denied, close).
 //
-// Lifetime: as MakeWebSocketEndpoint's; `rooms` is how the JSON endpoint shares its rooms.
-// Loop thread only.
+// Served through the shared connection layer (io/ws_connection.h); MakeWebSocketEndpoint
+// routes /yjs/ here. Loop thread only.
 #pragma once
 
-#include <functional>
 #include <memory>
 #include <string_view>
 
-#include "core/config.h"
-#include "core/log.h"
-#include "io/metrics.h"
-#include "io/room.h"
-#include "io/transport.h"
-#include "projection/document_service.h"
-
-struct uv_loop_s;
+#include "io/ws_connection.h"
 
 namespace quire::io {
-
-// The room registry of the WebSocket endpoint, shared by every protocol.
-struct RoomHooks {
-  // The room of `id`, created (and the document pinned) on first use.
-  std::function<std::shared_ptr<Room>(const DocumentId&)> acquire;
-  // Drops `room` from the registry when it is idle.
-  std::function<void(const std::shared_ptr<Room>&)> release;
-  // Whether opening one more document would exceed Config::max_open_documents.
-  std::function<bool(const DocumentId&)> at_capacity;
-};
 
 // True for the paths this endpoint serves (`/yjs/...`).
 bool IsYwsPath(std::string_view path);
 
-std::unique_ptr<UpgradeHandler> MakeYwsEndpoint(uv_loop_s* loop, projection::DocumentService& docs,
-                                                Metrics& metrics, const Config& config,
-                                                const Logger& logger, RoomHooks rooms);
+// The endpoint; its rooms are the hub's, shared with every other protocol.
+std::unique_ptr<WsEndpoint> MakeYwsEndpoint(std::shared_ptr<WsHub> hub);
 
 }  // namespace quire::io
