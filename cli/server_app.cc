@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "eventlog/async_log.h"
+#include "io/hocuspocus_endpoint.h"
 #include "io/http_server.h"
 #include "io/rest_api.h"
 #include "io/static_files.h"
@@ -76,6 +77,7 @@ class ServerApp::Impl {
   io::Metrics metrics_;
   std::unique_ptr<eventlog::AsyncLog> log_;
   std::unique_ptr<projection::DocumentService> docs_;
+  std::unique_ptr<io::AccessControl> access_;  // open unless an auth secret or key is set
   std::unique_ptr<io::RestApi> rest_;
   std::unique_ptr<io::HttpServer> server_;
   bool shutting_down_ = false;
@@ -130,8 +132,17 @@ Status ServerApp::Impl::Start() {
   }
   Status failure = started.value_or(Status::Internal("DocumentService::Start did not complete"));
   if (failure.ok()) {
+    Result<std::unique_ptr<io::AccessControl>> access =
+        io::MakeAccessControl(config_, *docs_, *clock_);
+    if (access.ok()) {
+      access_ = std::move(access).value();
+    } else {
+      failure = access.status();
+    }
+  }
+  if (failure.ok()) {
     rest_ = std::make_unique<io::RestApi>(
-        *docs_, metrics_, config_, logger_,
+        *docs_, metrics_, config_, logger_, *access_,
         io::RestApiHooks{[this] { return shutting_down_; }, [this] { CollectMetrics(); }});
     Result<io::HttpHandler> handler = io::WithWebRoot(config_.web_root, rest_->AsHandler());
     if (!handler.ok()) {
@@ -139,8 +150,10 @@ Status ServerApp::Impl::Start() {
     } else {
       server_ = std::make_unique<io::HttpServer>(&loop_, io::HttpServerOptions::FromConfig(config_),
                                                  std::move(handler).value(), &metrics_, logger_);
-      server_->SetUpgradeHandler(
-          io::MakeWebSocketEndpoint(&loop_, *docs_, metrics_, config_, logger_));
+      io::WebSocketEndpointOptions ws_options;
+      ws_options.routes.push_back(io::HocuspocusRoute());
+      server_->SetUpgradeHandler(io::MakeWebSocketEndpoint(&loop_, *docs_, metrics_, config_,
+                                                           logger_, std::move(ws_options)));
       failure = server_->Listen(config_.host, config_.port);
     }
   }
@@ -158,6 +171,7 @@ Status ServerApp::Impl::Start() {
     }
     server_.reset();
     rest_.reset();
+    access_.reset();
     docs_.reset();
     log_.reset();
     CloseLoop().IgnoreError();  // the start failure is what the caller must see

@@ -1,35 +1,26 @@
 #include "io/rest_api.h"
 
 #include <charconv>
-#include <ctime>
 #include <nlohmann/json.hpp>
 #include <optional>
 
 #include "core/ids.h"
 #include "io/internal/http_status.h"
+#include "io/internal/rest_util.h"
 #include "io/openapi.h"
 
 namespace quire::io {
 
 namespace {
 
+using internal::FieldError;
+using internal::IsoTime;
+using internal::JsonResponse;
 using nlohmann::json;
 using projection::DocumentRecord;
 
 constexpr std::string_view kDocumentsPath = "/api/v1/documents";
 constexpr size_t kMaxTitleChars = 256;
-
-HttpResponse JsonResponse(int status, const json& body) {
-  return HttpResponse::Json(status, body.dump(-1, ' ', false, json::error_handler_t::replace));
-}
-
-HttpResponse FieldError(std::string_view field, std::string_view message) {
-  json body = {{"error",
-                {{"code", "VALIDATION_FAILED"},
-                 {"message", std::string(field) + ": " + std::string(message)},
-                 {"field", field}}}};
-  return JsonResponse(400, body);
-}
 
 HttpResponse MethodNotAllowed(std::string_view method, std::string_view allow) {
   HttpResponse r = HttpResponse::Error(
@@ -40,22 +31,6 @@ HttpResponse MethodNotAllowed(std::string_view method, std::string_view allow) {
 }
 
 HttpResponse NotFound(std::string_view what) { return HttpResponse::Error(404, "NOT_FOUND", what); }
-
-// "2026-11-22T03:40:22.123Z"
-std::string IsoTime(TimestampMs ms) {
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  int millis = static_cast<int>(ms % 1000);
-  if (millis < 0) {
-    millis += 1000;
-    --secs;
-  }
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
-  return buf;
-}
 
 json DocumentJson(const DocumentRecord& r) {
   return {
@@ -192,13 +167,32 @@ std::optional<HttpResponse> ParseIntParam(const HttpRequest& request, std::strin
 }  // namespace
 
 RestApi::RestApi(projection::DocumentService& docs, Metrics& metrics, const Config& config,
-                 const Logger& logger, RestApiHooks hooks)
+                 const Logger& logger, const AccessControl& access, RestApiHooks hooks)
     : docs_(docs),
       metrics_(metrics),
       logger_(logger),
+      access_(access),
       cors_(config.allowed_origins),
       hooks_(std::move(hooks)),
       history_(docs, logger) {}
+
+RestApi::RestApi(projection::DocumentService& docs, Metrics& metrics, const Config& config,
+                 const Logger& logger, RestApiHooks hooks)
+    : open_access_(MakeOpenAccessControl(
+          [&docs](const DocumentId& id) { return docs.Find(id) != nullptr; })),
+      docs_(docs),
+      metrics_(metrics),
+      logger_(logger),
+      access_(*open_access_),
+      cors_(config.allowed_origins),
+      hooks_(std::move(hooks)),
+      history_(docs, logger) {}
+
+Role RestApi::RoleOf(const RestCaller& caller, const DocumentId& id) const {
+  Role role = access_.RoleFor(caller.principal, id);
+  if (!access_.enabled() && role != Role::kNone) return Role::kOwner;
+  return role;
+}
 
 HttpHandler RestApi::AsHandler() {
   return [this](const HttpRequest& request, HttpResponder respond) {
@@ -267,46 +261,89 @@ void RestApi::Handle(const HttpRequest& request, HttpResponder respond) {
     });
     return;
   }
-  if (path == kDocumentsPath) {
-    route("GET, POST", [&] {
-      if (m == "GET")
-        ListDocuments(request, respond);
-      else if (m == "POST")
-        CreateDocument(request, respond);
-      else
-        return false;
-      return true;
-    });
-    return;
-  }
-  if (path.size() > kDocumentsPath.size() + 1 && path.starts_with(kDocumentsPath) &&
-      path[kDocumentsPath.size()] == '/') {
-    std::string id = path.substr(kDocumentsPath.size() + 1);
-    if (size_t slash = id.find('/'); slash != std::string::npos &&
-                                     RestHistory::Owns(std::string_view(id).substr(slash + 1))) {
-      std::string sub = id.substr(slash + 1);
-      id.resize(slash);
-      if (!IsValidDocumentId(id)) return respond(NotFound("no document '" + id + "'"));
-      return history_.Handle(request, id, sub, std::move(respond));
-    }
-    if (!IsValidDocumentId(id)) {
-      respond(NotFound("no document '" + id + "'"));
-      return;
-    }
-    route("GET, PATCH, DELETE", [&] {
-      if (m == "GET")
-        GetDocument(id, respond);
-      else if (m == "PATCH")
-        PatchDocument(id, request, respond);
-      else if (m == "DELETE")
-        DeleteDocument(id, request, respond);
-      else
-        return false;
-      return true;
-    });
+  if (path == kDocumentsPath ||
+      (path.starts_with(kDocumentsPath) && path[kDocumentsPath.size()] == '/')) {
+    HandleDocuments(request, std::move(respond));
     return;
   }
   respond(NotFound("no route for " + path));
+}
+
+void RestApi::HandleDocuments(const HttpRequest& request, HttpResponder respond) {
+  const std::string& m = request.method;
+  const std::string& path = request.path;
+  auto route = [&](std::string_view allow, auto&& dispatch) {
+    if (m == "OPTIONS") {
+      HttpResponse r;
+      r.status = 204;
+      r.Header("Allow", std::string(allow) + ", OPTIONS");
+      respond(std::move(r));
+      return;
+    }
+    if (!dispatch()) respond(MethodNotAllowed(m, allow));
+  };
+
+  RestCaller caller;
+  if (access_.enabled()) {
+    std::string token = TokenFromRequest(request);
+    std::string why;
+    auto principal = access_.Authenticate(token, &why);
+    if (!principal.has_value()) return respond(internal::Unauthenticated(why, !token.empty()));
+    caller.principal = std::move(*principal);
+    caller.actor = caller.principal.user_id;
+  } else if (auto user = request.Header("x-user-id"); user.has_value() && user->size() <= 128) {
+    caller.actor = ActorId(*user);
+  }
+
+  if (path == kDocumentsPath) {
+    route("GET, POST", [&] {
+      if (m == "GET")
+        ListDocuments(request, caller, respond);
+      else if (m == "POST")
+        CreateDocument(request, caller, respond);
+      else
+        return false;
+      return true;
+    });
+    return;
+  }
+  std::string id = path.substr(kDocumentsPath.size() + 1);
+  std::string sub;
+  if (size_t slash = id.find('/'); slash != std::string::npos) {
+    sub = id.substr(slash + 1);
+    id.resize(slash);
+  }
+  if (!IsValidDocumentId(id)) return respond(NotFound("no document '" + id + "'"));
+  if (!sub.empty() && RestHistory::Owns(sub)) {
+    return history_.Handle(request, id, sub, caller, RoleOf(caller, id), std::move(respond));
+  }
+  if (sub == "permissions" || sub.starts_with("permissions/")) {
+    std::string_view user = std::string_view(sub).substr(std::string_view("permissions").size());
+    if (!user.empty()) user.remove_prefix(1);
+    if (sub != "permissions" && user.empty()) return respond(NotFound("no route for " + path));
+    route(user.empty() ? "GET" : "PUT, DELETE", [&] {
+      if (user.empty() ? m != "GET" : (m != "PUT" && m != "DELETE")) return false;
+      Permissions(request, id, user, caller, respond);
+      return true;
+    });
+    return;
+  }
+  if (!sub.empty()) return respond(NotFound("no route for " + path));
+  route("GET, PATCH, DELETE", [&] {
+    if (m != "GET" && m != "PATCH" && m != "DELETE") return false;
+    Role role = RoleOf(caller, id);
+    if (m == "GET") {
+      if (auto err = internal::RequireRole(role, Role::kViewer, id)) return respond(*err), true;
+      GetDocument(id, respond);
+    } else if (m == "PATCH") {
+      if (auto err = internal::RequireRole(role, Role::kViewer, id)) return respond(*err), true;
+      PatchDocument(id, request, caller, role, respond);
+    } else {
+      if (auto err = internal::RequireRole(role, Role::kOwner, id)) return respond(*err), true;
+      DeleteDocument(id, caller, respond);
+    }
+    return true;
+  });
 }
 
 void RestApi::Ready(HttpResponder respond) {
@@ -323,7 +360,8 @@ void RestApi::Ready(HttpResponder respond) {
   respond(JsonResponse(200, {{"status", "ready"}}));
 }
 
-void RestApi::CreateDocument(const HttpRequest& request, HttpResponder respond) {
+void RestApi::CreateDocument(const HttpRequest& request, const RestCaller& caller,
+                             HttpResponder respond) {
   json body;
   if (auto err = ParseJsonObject(request, body)) return respond(std::move(*err));
   if (auto err = RejectUnknownFields(body, {"title", "crdt", "id"}))
@@ -350,9 +388,7 @@ void RestApi::CreateDocument(const HttpRequest& request, HttpResponder respond) 
           HttpResponse::Error(409, "ALREADY_EXISTS", "document '" + *cmd.id + "' already exists"));
     }
   }
-  if (auto user = request.Header("x-user-id"); user.has_value() && user->size() <= 128) {
-    cmd.owner = std::string(*user);
-  }
+  cmd.owner = caller.actor;  // with access control on, the token's sub: the caller owns it
   docs_.Create(std::move(cmd), [this, respond](Result<DocumentRecord> result) {
     if (!result.ok()) {
       if (result.status().code() != StatusCode::kAlreadyExists) {
@@ -370,7 +406,8 @@ void RestApi::CreateDocument(const HttpRequest& request, HttpResponder respond) 
   });
 }
 
-void RestApi::ListDocuments(const HttpRequest& request, HttpResponder respond) {
+void RestApi::ListDocuments(const HttpRequest& request, const RestCaller& caller,
+                            HttpResponder respond) {
   projection::ListQuery q;
   if (auto err = ParseIntParam(request, "page", 1, INT64_MAX / 128, q.page))
     return respond(std::move(*err));
@@ -390,7 +427,13 @@ void RestApi::ListDocuments(const HttpRequest& request, HttpResponder respond) {
       return respond(FieldError("query", "must be valid UTF-8"));
     q.query = std::string(*v);
   }
-  projection::ListPage page = docs_.List(q);
+  projection::ListPage page =
+      access_.enabled() ? docs_.List(q,
+                                     [this, &caller](const DocumentRecord& r) {
+                                       return access_.RoleFor(caller.principal, r.id) >=
+                                              Role::kViewer;
+                                     })
+                        : docs_.List(q);
   json items = json::array();
   for (const DocumentRecord& r : page.items) items.push_back(DocumentJson(r));
   respond(JsonResponse(200, {{"items", std::move(items)},
@@ -406,7 +449,7 @@ void RestApi::GetDocument(const std::string& id, HttpResponder respond) {
 }
 
 void RestApi::PatchDocument(const std::string& id, const HttpRequest& request,
-                            HttpResponder respond) {
+                            const RestCaller& caller, Role role, HttpResponder respond) {
   json body;
   if (auto err = ParseJsonObject(request, body)) return respond(std::move(*err));
   if (auto err = RejectUnknownFields(body, {"title", "deleted"})) return respond(std::move(*err));
@@ -422,7 +465,15 @@ void RestApi::PatchDocument(const std::string& id, const HttpRequest& request,
   }
   const DocumentRecord* current = docs_.Find(id);
   if (current == nullptr) return respond(NotFound("no document '" + id + "'"));
-  ActorId actor(request.Header("x-user-id").value_or(""));
+  // Renaming needs editor, deleting or restoring owner; a PATCH that changes nothing needs only
+  // to see the document.
+  if (title.has_value() && *title != current->title) {
+    if (auto err = internal::RequireRole(role, Role::kEditor, id)) return respond(std::move(*err));
+  }
+  if (deleted.has_value() && *deleted != current->deleted()) {
+    if (auto err = internal::RequireRole(role, Role::kOwner, id)) return respond(std::move(*err));
+  }
+  ActorId actor = caller.actor;
 
   // Rename first (allowed on a deleted document), then delete or restore: at most two events.
   auto set_deleted = [this, id, deleted, actor, respond](const DocumentRecord& record) {
@@ -450,20 +501,89 @@ void RestApi::PatchDocument(const std::string& id, const HttpRequest& request,
   });
 }
 
-void RestApi::DeleteDocument(const std::string& id, const HttpRequest& request,
+void RestApi::DeleteDocument(const std::string& id, const RestCaller& caller,
                              HttpResponder respond) {
   const DocumentRecord* current = docs_.Find(id);
   if (current == nullptr) return respond(NotFound("no document '" + id + "'"));
   HttpResponse no_content;
   no_content.status = 204;
   if (current->deleted()) return respond(std::move(no_content));
-  ActorId actor(request.Header("x-user-id").value_or(""));
-  docs_.SetDeleted(id, true, actor, [this, respond, no_content](Result<DocumentRecord> result) {
+  docs_.SetDeleted(id, true, caller.actor, [this, respond, no_content](Result<DocumentRecord> result) {
     if (!result.ok()) return respond(internal::ErrorResponse(result.status()));
     QUIRE_LOG(logger_, kInfo, "document_deleted")
         .Str("docId", result->id)
         .Int("seq", result->head_seq);
     respond(no_content);
+  });
+}
+
+// GET .../permissions: {"owner": id, "items": [{"userId", "role"}]} (grants by user id).
+// PUT .../permissions/{userId} {"role": "viewer" | "editor"}: 200 {"userId", "role", "seq"}
+// (seq = the permission event's, or the head when the grant was already so: no event).
+// DELETE .../permissions/{userId}: 204; a permission event only when a grant was removed.
+void RestApi::Permissions(const HttpRequest& request, const std::string& id, std::string_view user,
+                          const RestCaller& caller, HttpResponder respond) {
+  if (auto err = internal::RequireRole(RoleOf(caller, id), Role::kOwner, id)) {
+    return respond(std::move(*err));
+  }
+  const DocumentRecord& record = *docs_.Find(id);
+  if (user.empty()) {
+    json items = json::array();
+    for (const auto& [grantee, role] : record.grants) {
+      items.push_back({{"userId", grantee}, {"role", role}});
+    }
+    return respond(JsonResponse(200, {{"documentId", id},
+                                      {"owner", record.owner_id},
+                                      {"items", std::move(items)}}));
+  }
+  if (user.size() > 128 || !CountUtf8CodePoints(user).has_value()) {
+    return respond(FieldError("userId", "must be 1 to 128 bytes of UTF-8"));
+  }
+  if (user == record.owner_id) {
+    return respond(FieldError("userId", "is the owner, whose role cannot change"));
+  }
+  std::string grantee(user);
+  auto current = record.grants.find(grantee);
+  std::string role;
+  if (request.method == "PUT") {
+    json body;
+    if (auto err = ParseJsonObject(request, body)) return respond(std::move(*err));
+    if (auto err = RejectUnknownFields(body, {"role"})) return respond(std::move(*err));
+    if (!body.contains("role")) return respond(FieldError("role", "is required"));
+    const json& value = body["role"];
+    if (!value.is_string() || (value.get_ref<const std::string&>() != eventlog::kGrantViewer &&
+                               value.get_ref<const std::string&>() != eventlog::kGrantEditor)) {
+      return respond(FieldError("role", "must be viewer or editor"));
+    }
+    role = value.get<std::string>();
+    if (current != record.grants.end() && current->second == role) {
+      return respond(JsonResponse(200, {{"userId", grantee}, {"role", role}, {"seq", record.head_seq}}));
+    }
+  } else {
+    HttpResponse no_content;
+    no_content.status = 204;
+    if (current == record.grants.end()) return respond(std::move(no_content));
+  }
+  eventlog::Event e;
+  e.document_id = id;
+  e.kind = eventlog::EventKind::kPermission;
+  e.title = grantee;
+  e.payload.assign(role.begin(), role.end());
+  e.actor_id = caller.actor;
+  docs_.AppendHistoryEvent(std::move(e), [this, id, grantee, role, respond](
+                                             Result<eventlog::AppendResult> r) {
+    if (!r.ok()) return respond(internal::ErrorResponse(r.status()));
+    QUIRE_LOG(logger_, kInfo, role.empty() ? "permission_revoked" : "permission_granted")
+        .Str("docId", id)
+        .Str("userId", grantee)
+        .Str("role", role)
+        .Int("seq", r->seq);
+    if (role.empty()) {
+      HttpResponse no_content;
+      no_content.status = 204;
+      return respond(std::move(no_content));
+    }
+    respond(JsonResponse(200, {{"userId", grantee}, {"role", role}, {"seq", r->seq}}));
   });
 }
 

@@ -1,13 +1,13 @@
 #include "io/rest_history.h"
 
 #include <charconv>
-#include <ctime>
 #include <memory>
 #include <nlohmann/json.hpp>
 
 #include "core/base64.h"
 #include "core/codec.h"
 #include "io/internal/http_status.h"
+#include "io/internal/rest_util.h"
 #include "projection/history.h"
 
 namespace quire::io {
@@ -16,6 +16,9 @@ namespace {
 
 using eventlog::Event;
 using eventlog::EventKind;
+using internal::FieldError;
+using internal::IsoTime;
+using internal::JsonResponse;
 using nlohmann::json;
 using projection::DocumentRecord;
 
@@ -23,35 +26,8 @@ constexpr int64_t kDefaultLimit = 50;
 constexpr int64_t kMaxLimit = 500;
 constexpr size_t kMaxNameChars = 256;
 
-HttpResponse JsonResponse(int status, const json& body) {
-  return HttpResponse::Json(status, body.dump(-1, ' ', false, json::error_handler_t::replace));
-}
-
-HttpResponse FieldError(std::string_view field, std::string_view message) {
-  json body = {{"error",
-                {{"code", "VALIDATION_FAILED"},
-                 {"message", std::string(field) + ": " + std::string(message)},
-                 {"field", field}}}};
-  return JsonResponse(400, body);
-}
-
 HttpResponse NotFound(const std::string& id) {
   return HttpResponse::Error(404, "NOT_FOUND", "no document '" + id + "'");
-}
-
-std::string IsoTime(TimestampMs ms) {
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  int millis = static_cast<int>(ms % 1000);
-  if (millis < 0) {
-    millis += 1000;
-    --secs;
-  }
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
-  return buf;
 }
 
 json RetentionJson(const projection::RetentionInfo& r) {
@@ -88,6 +64,11 @@ json EventJson(const Event& e) {
     case EventKind::kForkedFrom:
       item["documentId"] = e.title;
       item["at"] = e.version;
+      break;
+    case EventKind::kPermission:
+      item["userId"] = e.title;
+      item["role"] = e.payload.empty() ? std::string("none")
+                                       : std::string(e.payload.begin(), e.payload.end());
       break;
     default:
       break;
@@ -165,12 +146,6 @@ HttpResponse NotRetained(Seq at, const projection::RetentionInfo& retention) {
   return JsonResponse(410, body);
 }
 
-ActorId ActorOf(const HttpRequest& request) {
-  auto user = request.Header("x-user-id");
-  if (user.has_value() && user->size() <= 128) return ActorId(*user);
-  return ActorId();
-}
-
 bool WantsOctetStream(const HttpRequest& request) {
   auto accept = request.Header("accept");
   return accept.has_value() && accept->find("application/octet-stream") != std::string_view::npos;
@@ -186,7 +161,7 @@ bool RestHistory::Owns(std::string_view sub) {
 }
 
 void RestHistory::Handle(const HttpRequest& request, const std::string& id, std::string_view sub,
-                         HttpResponder respond) {
+                         const RestCaller& caller, Role role, HttpResponder respond) {
   const std::string& m = request.method;
   std::string_view allow = (sub == "versions") ? "GET, POST" : (sub == "fork") ? "POST" : "GET";
   if (m == "OPTIONS") {
@@ -196,11 +171,17 @@ void RestHistory::Handle(const HttpRequest& request, const std::string& id, std:
     return respond(std::move(r));
   }
   if (docs_.Find(id) == nullptr) return respond(NotFound(id));
+  bool writes = (sub == "versions" && m == "POST") || (sub == "fork" && m == "POST");
+  if (auto err = internal::RequireRole(role, writes ? Role::kEditor : Role::kViewer, id)) {
+    return respond(std::move(*err));
+  }
   if (sub == "history" && m == "GET") return History(request, id, std::move(respond));
   if (sub == "state" && m == "GET") return State(request, id, std::move(respond));
   if (sub == "versions" && m == "GET") return ListVersions(id, std::move(respond));
-  if (sub == "versions" && m == "POST") return CreateVersion(request, id, std::move(respond));
-  if (sub == "fork" && m == "POST") return Fork(request, id, std::move(respond));
+  if (sub == "versions" && m == "POST") {
+    return CreateVersion(request, id, caller.actor, std::move(respond));
+  }
+  if (sub == "fork" && m == "POST") return Fork(request, id, caller.actor, std::move(respond));
   HttpResponse r = HttpResponse::Error(405, "METHOD_NOT_ALLOWED",
                                        m + " is not allowed here; allowed: " + std::string(allow));
   r.Header("Allow", std::string(allow));
@@ -324,7 +305,7 @@ void RestHistory::ListVersions(const std::string& id, HttpResponder respond) {
 }
 
 void RestHistory::CreateVersion(const HttpRequest& request, const std::string& id,
-                                HttpResponder respond) {
+                                const ActorId& actor, HttpResponder respond) {
   json body;
   if (auto err = ParseJsonObject(request, body, {"name"})) return respond(std::move(*err));
   if (!body.contains("name")) return respond(FieldError("name", "is required"));
@@ -334,8 +315,7 @@ void RestHistory::CreateVersion(const HttpRequest& request, const std::string& i
   e.document_id = id;
   e.kind = EventKind::kVersion;
   e.title = name;
-  e.actor_id = ActorOf(request);
-  ActorId actor = e.actor_id;
+  e.actor_id = actor;
   docs_.AppendHistoryEvent(std::move(e), [this, id, name, actor, respond = std::move(respond)](
                                              Result<eventlog::AppendResult> r) {
     if (!r.ok()) return respond(internal::ErrorResponse(r.status()));
@@ -344,7 +324,8 @@ void RestHistory::CreateVersion(const HttpRequest& request, const std::string& i
   });
 }
 
-void RestHistory::Fork(const HttpRequest& request, const std::string& id, HttpResponder respond) {
+void RestHistory::Fork(const HttpRequest& request, const std::string& id, const ActorId& actor,
+                       HttpResponder respond) {
   json body;
   if (auto err = ParseJsonObject(request, body, {"at", "title"})) return respond(std::move(*err));
   const DocumentRecord& source = *docs_.Find(id);
@@ -367,7 +348,6 @@ void RestHistory::Fork(const HttpRequest& request, const std::string& id, HttpRe
     title = source.title;
   }
   CrdtKind crdt = source.crdt;
-  ActorId actor = ActorOf(request);
   docs_.RunOnStorage<Result<projection::StateAtResult>>(
       [id, crdt, at](eventlog::Backend& b) { return projection::ReadStateAt(b, id, crdt, at); },
       [this, id, crdt, at, title, actor,

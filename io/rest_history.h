@@ -14,10 +14,18 @@
 #include <string_view>
 
 #include "core/log.h"
+#include "io/access.h"
 #include "io/http_server.h"
 #include "projection/document_service.h"
 
 namespace quire::io {
+
+// Who is calling a REST route: the token's principal (anonymous when access control is off)
+// and the actor recorded in the events the request appends.
+struct RestCaller {
+  Principal principal;
+  ActorId actor;
+};
 
 class RestHistory {
  public:
@@ -25,16 +33,20 @@ class RestHistory {
 
   // Whether `sub` (the path segment after the document id) is one of these routes.
   static bool Owns(std::string_view sub);
-  // Answers a request for `sub` of document `id` (already a valid id).
+  // Answers a request for `sub` of document `id` (already a valid id) from `caller`, whose role
+  // on the document is `role` (kNone answers 404; reads need viewer, versions POST and fork
+  // need editor, else 403).
   void Handle(const HttpRequest& request, const std::string& id, std::string_view sub,
-              HttpResponder respond);
+              const RestCaller& caller, Role role, HttpResponder respond);
 
  private:
   void History(const HttpRequest& request, const std::string& id, HttpResponder respond);
   void State(const HttpRequest& request, const std::string& id, HttpResponder respond);
   void ListVersions(const std::string& id, HttpResponder respond);
-  void CreateVersion(const HttpRequest& request, const std::string& id, HttpResponder respond);
-  void Fork(const HttpRequest& request, const std::string& id, HttpResponder respond);
+  void CreateVersion(const HttpRequest& request, const std::string& id, const ActorId& actor,
+                     HttpResponder respond);
+  void Fork(const HttpRequest& request, const std::string& id, const ActorId& actor,
+            HttpResponder respond);
 
   projection::DocumentService& docs_;
   const Logger& logger_;
