@@ -8,7 +8,6 @@
 #include <optional>
 
 #include "eventlog/async_log.h"
-#include "io/hocuspocus_endpoint.h"
 #include "io/http_server.h"
 #include "io/rest_api.h"
 #include "io/static_files.h"
@@ -150,10 +149,8 @@ Status ServerApp::Impl::Start() {
     } else {
       server_ = std::make_unique<io::HttpServer>(&loop_, io::HttpServerOptions::FromConfig(config_),
                                                  std::move(handler).value(), &metrics_, logger_);
-      io::WebSocketEndpointOptions ws_options;
-      ws_options.routes.push_back(io::HocuspocusRoute());
-      server_->SetUpgradeHandler(io::MakeWebSocketEndpoint(&loop_, *docs_, metrics_, config_,
-                                                           logger_, std::move(ws_options)));
+      server_->SetUpgradeHandler(
+          io::MakeWebSocketEndpoint(&loop_, *docs_, metrics_, config_, logger_));
       failure = server_->Listen(config_.host, config_.port);
     }
   }
