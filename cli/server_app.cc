@@ -149,8 +149,10 @@ Status ServerApp::Impl::Start() {
     } else {
       server_ = std::make_unique<io::HttpServer>(&loop_, io::HttpServerOptions::FromConfig(config_),
                                                  std::move(handler).value(), &metrics_, logger_);
-      server_->SetUpgradeHandler(
-          io::MakeWebSocketEndpoint(&loop_, *docs_, metrics_, config_, logger_));
+      io::WebSocketEndpointOptions ws_options;
+      ws_options.access_control = access_.get();
+      server_->SetUpgradeHandler(io::MakeWebSocketEndpoint(&loop_, *docs_, metrics_, config_,
+                                                           logger_, std::move(ws_options)));
       failure = server_->Listen(config_.host, config_.port);
     }
   }
