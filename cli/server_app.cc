@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "eventlog/async_log.h"
+#include "io/hocuspocus_endpoint.h"
 #include "io/http_server.h"
 #include "io/rest_api.h"
 #include "io/static_files.h"
@@ -151,6 +152,7 @@ Status ServerApp::Impl::Start() {
                                                  std::move(handler).value(), &metrics_, logger_);
       io::WebSocketEndpointOptions ws_options;
       ws_options.access_control = access_.get();
+      ws_options.routes.push_back(io::HocuspocusRoute());
       server_->SetUpgradeHandler(io::MakeWebSocketEndpoint(&loop_, *docs_, metrics_, config_,
                                                            logger_, std::move(ws_options)));
       failure = server_->Listen(config_.host, config_.port);
