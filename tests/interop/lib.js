@@ -1,11 +1,12 @@
-// Helpers for the drop-in tests: the real server as a subprocess, y-websocket providers on the
-// `ws` package, a JSON-protocol client (io/json_protocol.md) that folds what it receives into a
+// Helpers for the drop-in tests: the real server as a subprocess, y-websocket and Hocuspocus
+// providers on the `ws` package, a JSON-protocol client (io/json_protocol.md) that folds what it receives into a
 // Y.Doc, and polling with a deadline.
 'use strict'
 const { spawn, spawnSync } = require('child_process')
 const WebSocket = require('ws')
 const Y = require('yjs')
 const { WebsocketProvider } = require('y-websocket')
+const { HocuspocusProvider, HocuspocusProviderWebsocket } = require('@hocuspocus/provider')
 
 const DEADLINE_MS = 10000
 
@@ -42,6 +43,7 @@ class QuireServer {
 
   constructor (proc) { this.proc = proc; this.log = '' }
   get yjsUrl () { return `ws://127.0.0.1:${this.port}/yjs` }
+  get hocuspocusUrl () { return `ws://127.0.0.1:${this.port}/hocuspocus` }
 
   async rest (method, path) {
     const res = await fetch(`http://127.0.0.1:${this.port}${path}`, { method, headers: { 'x-user-id': 'tester' } })
@@ -70,6 +72,50 @@ function provider (server, room, opts = {}) {
   })
   return { doc, p, text: doc.getText('t') }
 }
+
+// The provider closes sockets that are still connecting when it is destroyed (after removing
+// its own listeners): `ws` then emits an 'error' nobody listens to. Tests end that way.
+class QuietWebSocket extends WebSocket {
+  constructor (...args) {
+    super(...args)
+    this.on('error', () => {})
+  }
+}
+
+// Socket options for Hocuspocus providers: quick reconnects (the provider's defaults wait 1 s
+// and more), no jitter.
+const HP_SOCKET = { WebSocketPolyfill: QuietWebSocket, delay: 100, minDelay: 100, maxDelay: 400, factor: 1.5, jitter: false }
+
+// A HocuspocusProvider with its own socket on its own Y.Doc.
+function hpProvider (server, name, opts = {}) {
+  const doc = new Y.Doc()
+  const p = new HocuspocusProvider({ url: server.hocuspocusUrl, name, document: doc, token: 'interop', ...HP_SOCKET, ...opts })
+  return { doc, p, text: doc.getText('t'), socket: p.configuration.websocketProvider }
+}
+
+// One HocuspocusProviderWebsocket for several documents (providers attached to it).
+function hpSocket (server, opts = {}) {
+  return new HocuspocusProviderWebsocket({ url: server.hocuspocusUrl, ...HP_SOCKET, ...opts })
+}
+
+function hpAttach (socket, name) {
+  const doc = new Y.Doc()
+  const p = new HocuspocusProvider({ websocketProvider: socket, name, document: doc, token: 'interop' })
+  p.attach()
+  return { doc, p, text: doc.getText('t'), socket }
+}
+
+// The provider synced its document (the server's step 2 arrived).
+function hpSynced (c) {
+  if (c.p.isSynced) return Promise.resolve()
+  return new Promise(resolve => {
+    const done = () => { c.p.off('synced', done); resolve() }
+    c.p.on('synced', done)
+  })
+}
+
+// Every update the provider sent was acknowledged (SyncStatus), i.e. committed by the server.
+function hpAcked (c) { return !c.p.hasUnsyncedChanges }
 
 // A JSON-protocol client folding `state` and `remote_update` into a Y.Doc.
 class JsonDoc {
@@ -130,4 +176,7 @@ function randomEdit (text, rand, tag) {
   }
 }
 
-module.exports = { QuireServer, replay, provider, JsonDoc, waitFor, synced, rng, randomEdit, Y }
+module.exports = {
+  QuireServer, replay, provider, JsonDoc, waitFor, synced, rng, randomEdit, Y,
+  hpProvider, hpSocket, hpAttach, hpSynced, hpAcked
+}

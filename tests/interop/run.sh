@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Drop-in tests: real y-websocket providers (npm) against `quire serve`, with node --test.
+# Drop-in tests: real y-websocket and Hocuspocus providers (npm) against `quire serve`, with
+# node --test (yws.test.js, hocuspocus.test.js).
 #   tests/interop/run.sh build/quire
 # Needs `npm install` in tests/interop (scripts/setup.sh --test does it).
 set -euo pipefail
