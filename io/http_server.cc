@@ -86,6 +86,8 @@ class HttpServer::Impl {
   CorsPolicy cors_;
   std::unique_ptr<UpgradeHandler> upgrade_handler_;
   llhttp_settings_t settings_{};
+  // Shared by all connections (see Connection::AllocBuffer).
+  std::unique_ptr<char[]> read_buffer_ = std::make_unique<char[]>(kReadChunk);
 
   enum class ListenerState { kNone, kOpen, kClosing, kClosed };
   uv_tcp_t listener_{};
@@ -333,9 +335,11 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
     UpdateReading();
   }
 
+  // Every connection reads into the server's one buffer: libuv calls alloc and read back to
+  // back on the loop thread, and OnRead consumes the bytes before returning (in_ copies them,
+  // a StreamHandler borrows them for the call), so an idle connection holds no read buffer.
   void AllocBuffer(uv_buf_t* buf) {
-    if (!read_buf_) read_buf_ = std::make_unique<char[]>(kReadChunk);
-    *buf = uv_buf_init(read_buf_.get(), kReadChunk);
+    *buf = uv_buf_init(server_->read_buffer_.get(), static_cast<unsigned>(kReadChunk));
   }
 
   void OnWrite(size_t size, int status) {
@@ -582,8 +586,13 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
     uv_timer_stop(&timer_);
     stream_ = std::move(handler);
     std::string leftover = in_.substr(in_off_);
-    in_.clear();
+    // The HTTP phase is over: an upgraded connection keeps none of its buffers.
+    std::string().swap(in_);
     in_off_ = 0;
+    req_ = HttpRequest{};
+    std::string().swap(url_);
+    std::string().swap(field_);
+    std::string().swap(value_);
     if (!leftover.empty()) stream_->OnData(AsBytes(leftover));
     if (!closed_ && stream_ != nullptr && server_->shutting_down_) {
       stream_->OnShutdown();
@@ -598,7 +607,6 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
   bool admitted_ = false;  // counted against the connection limits
 
   // Read side.
-  std::unique_ptr<char[]> read_buf_;
   std::string in_;  // bytes read and not yet parsed start at in_off_
   size_t in_off_ = 0;
   bool reading_ = false;

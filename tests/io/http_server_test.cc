@@ -4,10 +4,13 @@
 // the server really read. Every test ends with the loop closed cleanly (uv_loop_close == 0).
 #include "io/http_server.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -514,6 +517,54 @@ TEST_CASE("ResponsesAreCountedByStatusClass", "[http][metrics]") {
   CHECK(text.find("quire_http_responses_4xx_total 1\n") != std::string::npos);
   CHECK(text.find("quire_http_connections_total 2\n") != std::string::npos);
   CHECK(text.find("quire_http_connections 0\n") != std::string::npos);
+}
+
+long RssKiB() {
+  std::ifstream f("/proc/self/statm");
+  long pages = 0, rss = 0;
+  f >> pages >> rss;
+  return rss * (::sysconf(_SC_PAGESIZE) / 1024);
+}
+
+TEST_CASE("UpgradedConnectionsThatHaveReadHoldNoReadBufferOfTheirOwn", "[http][upgrade][memory]") {
+  // Client and server share this process: each connection costs two descriptors.
+  rlimit nofile{};
+  ::getrlimit(RLIMIT_NOFILE, &nofile);
+  nofile.rlim_cur = nofile.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &nofile);
+  const int n = static_cast<int>(std::min<rlim_t>(1000, (nofile.rlim_cur - 100) / 2));
+  auto log = std::make_shared<StreamLog>();
+  ServerThread server({}, log);
+  {
+    HttpClient warm(server.port());  // the server's first read allocates what is shared
+    REQUIRE(warm.SendRaw(
+        "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nhi"));
+    REQUIRE(warm.ReadResponse().has_value());
+    REQUIRE(warm.ReadBytes(2) == std::optional<std::string>("HI"));
+  }
+  std::vector<std::unique_ptr<HttpClient>> clients;
+  clients.reserve(static_cast<size_t>(n));
+  long before = RssKiB();
+  for (int i = 0; i < n; ++i) {
+    auto c = std::make_unique<HttpClient>(server.port());
+    REQUIRE(c->connected());
+    // Every connection is read from twice: in the HTTP phase and after the upgrade.
+    REQUIRE(c->SendRaw(
+        "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"));
+    auto r = c->ReadResponse();
+    REQUIRE(r.has_value());
+    REQUIRE(r->status == 101);
+    REQUIRE(c->SendRaw("ping"));
+    REQUIRE(c->ReadBytes(4) == std::optional<std::string>("PING"));
+    clients.push_back(std::move(c));
+  }
+  long per_connection = (RssKiB() - before) * 1024 / n;
+  WARN(n << " upgraded connections that have read: " << per_connection
+         << " bytes each (server and client side together)");
+  // A per-connection 64 KiB read buffer would show here at once.
+  CHECK(per_connection < 8 * 1024);
+  clients.clear();
+  CHECK(server.Stop() == 0);
 }
 
 }  // namespace
