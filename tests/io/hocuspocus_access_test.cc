@@ -13,6 +13,7 @@
 #include "core/yjs/hocuspocus.h"
 #include "core/yjs/update.h"
 #include "io/jwt.h"
+#include "tests/support/http_client.h"
 #include "tests/support/ws_harness.h"
 
 namespace quire::test {
@@ -58,6 +59,18 @@ const Bytes kInsertX = B({1, 1, 1, 0, 4, 1, 1, 't', 1, 'x', 0});
 const Bytes kInsertY = B({1, 1, 2, 0, 0x84, 1, 0, 1, 'y', 0});
 
 void Configure(Config& c) { c.auth_secret = kSecret; }
+
+// PUT (role) or DELETE (empty role) /api/v1/documents/{doc}/permissions/{user} as `owner`.
+int SetGrant(WsHarness& h, const std::string& owner, const std::string& doc,
+             const std::string& user, const std::string& role) {
+  std::vector<std::pair<std::string, std::string>> auth = {
+      {"Authorization", "Bearer " + Token({{"sub", owner}})}};
+  std::string target = "/api/v1/documents/" + doc + "/permissions/" + user;
+  auto r = role.empty() ? HttpRequestOnce(h.port(), "DELETE", target, {}, auth)
+                        : HttpRequestOnce(h.port(), "PUT", target,
+                                          nlohmann::json{{"role", role}}.dump(), auth);
+  return r ? r->status : 0;
+}
 
 }  // namespace
 
@@ -116,6 +129,30 @@ TEST_CASE("BadTokensAndMissingRolesArePermissionDeniedAndTheSocketKeepsServing")
   REQUIRE(expired.ok());
   CHECK(expired->auth_type == hp::AuthType::kPermissionDenied);
   CHECK(std::string(expired->text) == "token expired");
+}
+
+TEST_CASE("GrantChangesReachOpenDocumentsWithinASecondOrTwo") {
+  WsHarness h(StorageMode::kMemory, Configure);
+  auto alice = ConnectHp(h);
+  Send(*alice, hp::EncodeAuthToken("shared", Token({{"sub", "alice"}})));
+  CHECK(NextBinary(*alice) == hp::EncodeAuthenticated("shared", hp::kScopeReadWrite));
+  REQUIRE(SetGrant(h, "alice", "shared", "bob", "editor") == 200);
+  auto bob = ConnectHp(h);
+  Send(*bob, hp::EncodeAuthToken("shared", Token({{"sub", "bob"}})));
+  CHECK(NextBinary(*bob) == hp::EncodeAuthenticated("shared", hp::kScopeReadWrite));
+  // Downgraded: a new Authenticated with the readonly scope (roles are re-read every second).
+  REQUIRE(SetGrant(h, "alice", "shared", "bob", "viewer") == 200);
+  auto m = bob->Next(3000);
+  REQUIRE(m.ok());
+  CHECK(Bytes(m->data.begin(), m->data.end()) ==
+        hp::EncodeAuthenticated("shared", hp::kScopeReadOnly));
+  // Revoked: the document is closed for him; the socket stays.
+  REQUIRE(SetGrant(h, "alice", "shared", "bob", "") == 204);
+  m = bob->Next(3000);
+  REQUIRE(m.ok());
+  CHECK(Bytes(m->data.begin(), m->data.end()) == hp::EncodeClose("shared", "Forbidden"));
+  Send(*bob, hp::EncodeAuthToken("bobs", Token({{"sub", "bob"}})));
+  CHECK(NextBinary(*bob) == hp::EncodeAuthenticated("bobs", hp::kScopeReadWrite));
 }
 
 }  // namespace quire::test
