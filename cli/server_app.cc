@@ -241,6 +241,9 @@ void ServerApp::Impl::CollectMetrics() {
                                   "Commit batches that failed in storage");
   errors.Inc(ls.failed_batches - reported_storage_errors_);
   reported_storage_errors_ = ls.failed_batches;
+  metrics_.gauge("quire_send_queue_bytes",
+                 "Bytes queued for clients and not yet written to their sockets")
+      .Set(server_ != nullptr ? static_cast<int64_t>(server_->queued_bytes()) : 0);
   metrics_.gauge("quire_storage_writable", "1 when the log accepts writes")
       .Set(docs_->writable().ok() ? 1 : 0);
 }

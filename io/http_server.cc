@@ -849,5 +849,10 @@ void HttpServer::Shutdown(std::function<void()> done) { impl_->Shutdown(std::mov
 void HttpServer::AbortAll() { impl_->AbortAll(); }
 bool HttpServer::shutting_down() const { return impl_->shutting_down_; }
 size_t HttpServer::connection_count() const { return impl_->connections_.size(); }
+size_t HttpServer::queued_bytes() const {
+  size_t n = 0;
+  for (const auto& [ptr, c] : impl_->connections_) n += c->queued_bytes();
+  return n;
+}
 
 }  // namespace quire::io

@@ -80,6 +80,9 @@ class HttpServer {
   bool shutting_down() const;
 
   size_t connection_count() const;
+  // Bytes queued on every connection and not yet taken by the kernel (answers and WebSocket
+  // frames: the send queues). O(connections).
+  size_t queued_bytes() const;
 
   class Impl;
 
