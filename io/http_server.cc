@@ -74,6 +74,10 @@ class HttpServer::Impl {
   // Closes the listening socket if it is open; MaybeFinishShutdown() runs once it is closed.
   void CloseListener();
   void CountResponse(int status);
+  // Connections with output queued this loop iteration; written by FlushOutput().
+  void MarkForFlush(Connection* c);
+  void Unmark(Connection* c);
+  void FlushOutput();
   // Counts `c` against the connection limits; false (and nothing counted) when it is over one.
   bool Admit(Connection* c, const std::string& ip);
   void Release(const std::string& ip);
@@ -92,6 +96,12 @@ class HttpServer::Impl {
   enum class ListenerState { kNone, kOpen, kClosing, kClosed };
   uv_tcp_t listener_{};
   ListenerState listener_state_ = ListenerState::kNone;
+  // Runs once per loop iteration, after I/O callbacks, and writes what every connection
+  // queued during the iteration in one system call per connection (see Connection::Send).
+  // Opened with the listener, closed once the listener and every connection are closed.
+  uv_check_t flush_check_{};
+  ListenerState flush_check_state_ = ListenerState::kNone;
+  std::vector<Connection*> to_flush_;
   int port_ = 0;
   bool shutting_down_ = false;
   std::function<void()> shutdown_done_;
@@ -163,17 +173,39 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
   uv_timer_t timer_{};
 
   // --- Transport ---
+  // Output is gathered for the rest of the loop iteration and written by the server's check
+  // handle in one writev per connection: a client that gets its ack and several relays from
+  // one group commit costs one system call (and usually one TCP segment), not one per message.
   void Send(std::string bytes) override {
     if (closed_ || close_requested_ || bytes.empty()) return;
+    queued_bytes_ += bytes.size();
+    pending_bytes_ += bytes.size();
+    pending_.push_back(std::move(bytes));
+    if (!marked_for_flush_) {
+      marked_for_flush_ = true;
+      server_->MarkForFlush(this);
+    }
+  }
+
+  // Writes what Send() gathered (server's check handle; also before a close that flushes).
+  void FlushOutput() {
+    marked_for_flush_ = false;
+    if (closed_ || pending_.empty()) return;
     auto* w = new WriteReq;
-    w->data = std::move(bytes);
+    w->data.swap(pending_);
+    w->size = pending_bytes_;
+    pending_bytes_ = 0;
     w->req.data = this;
-    uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-    queued_bytes_ += w->data.size();
-    int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, &OnWriteCb);
+    std::vector<uv_buf_t> bufs;
+    bufs.reserve(w->data.size());
+    for (std::string& b : w->data) {
+      bufs.push_back(uv_buf_init(b.data(), static_cast<unsigned>(b.size())));
+    }
+    int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), bufs.data(),
+                      static_cast<unsigned>(bufs.size()), &OnWriteCb);
     if (rc != 0) {
       // The callback will not run: release here.
-      queued_bytes_ -= w->data.size();
+      queued_bytes_ -= w->size;
       delete w;
       CloseNow();
     }
@@ -220,6 +252,9 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
   void CloseNow() {
     if (closed_) return;
     closed_ = true;
+    queued_bytes_ -= pending_bytes_;  // gathered, never handed to libuv: dropped
+    pending_bytes_ = 0;
+    pending_.clear();
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
     uv_timer_stop(&timer_);
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &OnHandleClosedCb);
@@ -378,6 +413,10 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
 
   void OnHandleClosed() {
     if (++handles_closed_ < 2) return;
+    if (marked_for_flush_) {
+      marked_for_flush_ = false;
+      server_->Unmark(this);
+    }
     if (stream_ != nullptr) {
       std::unique_ptr<StreamHandler> s = std::move(stream_);
       s->OnClosed();
@@ -413,13 +452,14 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
  private:
   struct WriteReq {
     uv_write_t req;
-    std::string data;
+    std::vector<std::string> data;
+    size_t size = 0;
   };
 
   static void OnWriteCb(uv_write_t* req, int status) noexcept {
     auto* w = reinterpret_cast<WriteReq*>(req);
     auto* c = static_cast<Connection*>(req->data);
-    size_t size = w->data.size();
+    size_t size = w->size;
     delete w;
     c->OnWrite(size, status);
   }
@@ -626,7 +666,10 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
   std::string pending_code_, pending_message_;
 
   // Write side and closing.
-  size_t queued_bytes_ = 0;
+  size_t queued_bytes_ = 0;           // gathered (pending_) plus handed to libuv, not yet written
+  std::vector<std::string> pending_;  // gathered this loop iteration (see Send)
+  size_t pending_bytes_ = 0;
+  bool marked_for_flush_ = false;  // in the server's to_flush_
   bool close_after_response_ = false;
   bool close_requested_ = false;  // flush, then linger, then close
   bool lingering_ = false;
@@ -693,6 +736,25 @@ HttpServer::Impl::Impl(uv_loop_s* loop, HttpServerOptions options, HttpHandler h
   }
 }
 
+void HttpServer::Impl::MarkForFlush(Connection* c) { to_flush_.push_back(c); }
+
+void HttpServer::Impl::Unmark(Connection* c) {
+  auto it = std::find(to_flush_.begin(), to_flush_.end(), c);
+  if (it != to_flush_.end()) to_flush_.erase(it);
+}
+
+void HttpServer::Impl::FlushOutput() {
+  // A flush may close a connection (a failed write); closing never frees it synchronously,
+  // and sends made meanwhile go to the next round.
+  std::vector<Connection*> batch;
+  batch.swap(to_flush_);
+  for (Connection* c : batch) c->FlushOutput();
+  if (to_flush_.empty() && batch.capacity() > to_flush_.capacity()) {
+    batch.clear();
+    to_flush_.swap(batch);  // keep the grown buffer for the next iteration
+  }
+}
+
 void HttpServer::Impl::CountResponse(int status) {
   int cls = status / 100 - 1;
   if (cls >= 0 && cls < 5 && by_class_[cls] != nullptr) by_class_[cls]->Inc();
@@ -712,6 +774,12 @@ Status HttpServer::Impl::Listen(const std::string& host, int port) {
   rc = uv_tcp_init(loop_, &listener_);
   if (rc != 0) return UvStatus("uv_tcp_init", rc);
   listener_state_ = ListenerState::kOpen;
+  uv_check_init(loop_, &flush_check_);
+  flush_check_.data = this;
+  uv_check_start(&flush_check_,
+                 [](uv_check_t* h) noexcept { static_cast<Impl*>(h->data)->FlushOutput(); });
+  uv_unref(reinterpret_cast<uv_handle_t*>(&flush_check_));  // connections keep the loop alive
+  flush_check_state_ = ListenerState::kOpen;
   auto fail = [this](const char* what, int code) {
     CloseListener();
     return UvStatus(what, code);
@@ -820,6 +888,16 @@ void HttpServer::Impl::MaybeFinishShutdown() {
       listener_state_ == ListenerState::kClosing || !connections_.empty()) {
     return;
   }
+  if (flush_check_state_ == ListenerState::kOpen) {
+    flush_check_state_ = ListenerState::kClosing;
+    uv_close(reinterpret_cast<uv_handle_t*>(&flush_check_), [](uv_handle_t* h) noexcept {
+      auto* self = static_cast<Impl*>(h->data);
+      self->flush_check_state_ = ListenerState::kClosed;
+      self->MaybeFinishShutdown();
+    });
+    return;
+  }
+  if (flush_check_state_ == ListenerState::kClosing) return;
   shutdown_reported_ = true;
   if (shutdown_done_) {
     auto done = std::move(shutdown_done_);
