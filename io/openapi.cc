@@ -12,8 +12,9 @@ constexpr const char* kOpenApi = R"json({
   "info": {
     "title": "Quire API",
     "version": "1.0.0",
-    "description": "Documents of the Quire collaborative-editing server. Every change is an event in the document's log. Errors are {\"error\":{\"code\":...,\"message\":...}}; validation errors also name the field."
+    "description": "Documents of the Quire collaborative-editing server. Every change is an event in the document's log. Errors are {\"error\":{\"code\":...,\"message\":...}}; validation errors also name the field. Access control (off unless the server has --auth-secret or --auth-public-key): every /api/v1/documents route then needs `Authorization: Bearer <JWT>` (or ?token=), else 401 UNAUTHENTICATED; a document the caller has no role on is 404, too low a role 403 FORBIDDEN. Roles: viewer reads; editor also renames, names versions and forks; owner (the creator) also deletes/restores and manages permissions. Without access control anyone may do anything and X-User-Id names the actor."
   },
+  "security": [{}, {"bearerAuth": []}],
   "paths": {
     "/api/v1/documents": {
       "get": {
@@ -155,6 +156,51 @@ constexpr const char* kOpenApi = R"json({
         }
       }
     },
+    "/api/v1/documents/{id}/permissions": {
+      "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+      "get": {
+        "summary": "The owner and the grants in force (owner only)",
+        "operationId": "listPermissions",
+        "responses": {
+          "200": {"description": "Owner and grants", "content": {"application/json": {"schema": {"type": "object", "required": ["documentId", "owner", "items"], "properties": {
+            "documentId": {"type": "string"}, "owner": {"type": "string"},
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Grant"}}}}}}},
+          "401": {"$ref": "#/components/responses/Unauthenticated"},
+          "403": {"$ref": "#/components/responses/Forbidden"},
+          "404": {"$ref": "#/components/responses/NotFound"}
+        }
+      }
+    },
+    "/api/v1/documents/{id}/permissions/{userId}": {
+      "parameters": [
+        {"name": "id", "in": "path", "required": true, "schema": {"type": "string"}},
+        {"name": "userId", "in": "path", "required": true, "description": "the grantee: a token's sub", "schema": {"type": "string", "minLength": 1, "maxLength": 128}}
+      ],
+      "put": {
+        "summary": "Grant or change a role (owner only); appends a permission event unless the grant is already so",
+        "operationId": "putPermission",
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["role"], "properties": {"role": {"type": "string", "enum": ["viewer", "editor"]}}}}}},
+        "responses": {
+          "200": {"description": "The grant", "content": {"application/json": {"schema": {"type": "object", "properties": {
+            "userId": {"type": "string"}, "role": {"type": "string"}, "seq": {"type": "integer", "description": "the permission event's seq (the head when nothing changed)"}}}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "401": {"$ref": "#/components/responses/Unauthenticated"},
+          "403": {"$ref": "#/components/responses/Forbidden"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "415": {"$ref": "#/components/responses/NotJson"}
+        }
+      },
+      "delete": {
+        "summary": "Revoke a grant (owner only); appends a permission event when there was one. Open connections lose access within 1 s",
+        "operationId": "deletePermission",
+        "responses": {
+          "204": {"description": "No grant remains"},
+          "401": {"$ref": "#/components/responses/Unauthenticated"},
+          "403": {"$ref": "#/components/responses/Forbidden"},
+          "404": {"$ref": "#/components/responses/NotFound"}
+        }
+      }
+    },
     "/api/v1/openapi.json": {
       "get": {"summary": "This description", "operationId": "openapi", "responses": {"200": {"description": "OpenAPI 3 document", "content": {"application/json": {"schema": {"type": "object"}}}}}}
     },
@@ -183,22 +229,31 @@ constexpr const char* kOpenApi = R"json({
     }
   },
   "components": {
+    "securitySchemes": {
+      "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "HS256 (--auth-secret) or RS256/ES256 (--auth-public-key), fixed by the server's configuration. Claims: sub (user id, required), exp, nbf, aud, iss, name, docs {\"<document id>\": \"viewer\"|\"editor\"}"}
+    },
     "parameters": {
-      "UserId": {"name": "X-User-Id", "in": "header", "required": false, "description": "who makes the change (owner of a created document)", "schema": {"type": "string", "maxLength": 128}}
+      "UserId": {"name": "X-User-Id", "in": "header", "required": false, "description": "who makes the change (owner of a created document); ignored when access control is on (the token's sub is the actor)", "schema": {"type": "string", "maxLength": 128}}
     },
     "schemas": {
       "HistoryItem": {
         "type": "object",
         "properties": {
           "seq": {"type": "integer"},
-          "kind": {"type": "string", "enum": ["created", "renamed", "deleted", "restored", "update", "snapshot", "version", "forked_to", "forked_from"]},
+          "kind": {"type": "string", "enum": ["created", "renamed", "deleted", "restored", "update", "snapshot", "version", "forked_to", "forked_from", "permission"]},
           "opId": {"type": "string", "nullable": true},
           "actorId": {"type": "string"},
           "created_at": {"type": "string", "format": "date-time"},
           "bytes": {"type": "integer", "description": "payload size"},
           "title": {"type": "string"}, "crdt": {"type": "string"}, "version": {"type": "integer"},
-          "name": {"type": "string"}, "documentId": {"type": "string"}, "at": {"type": "integer"}
+          "name": {"type": "string"}, "documentId": {"type": "string"}, "at": {"type": "integer"},
+          "userId": {"type": "string", "description": "permission: the grantee"},
+          "role": {"type": "string", "enum": ["viewer", "editor", "none"], "description": "permission: the new role (none = revoked)"}
         }
+      },
+      "Grant": {
+        "type": "object", "required": ["userId", "role"],
+        "properties": {"userId": {"type": "string"}, "role": {"type": "string", "enum": ["viewer", "editor"]}}
       },
       "Retention": {
         "type": "object",
@@ -284,6 +339,8 @@ constexpr const char* kOpenApi = R"json({
     },
     "responses": {
       "BadRequest": {"description": "INVALID_JSON or VALIDATION_FAILED (names the field)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "Unauthenticated": {"description": "UNAUTHENTICATED: no valid bearer token (access control on); WWW-Authenticate: Bearer", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "Forbidden": {"description": "FORBIDDEN: the caller's role on the document is too low", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "NotFound": {"description": "NOT_FOUND", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "NotJson": {"description": "UNSUPPORTED_MEDIA_TYPE: the body is not application/json", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "TooLarge": {"description": "PAYLOAD_TOO_LARGE", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
