@@ -467,6 +467,11 @@ class HpConnection final : public WsConnection {
       hub_->updates_rejected.Inc();
       return Fail(kWsCloseTooBig, "update too large", s->id);
     }
+    // A role change takes effect at once for writes, not only at the next periodic check.
+    if (hub_->access().enabled()) {
+      RecheckRole(s);
+      if (s->ended) return;
+    }
     uint64_t ticket = NewReply(*s);
     if (s->readonly()) return AnswerReadonly(s, type, payload, ticket);
     if (IsEmptyUpdate(payload)) return SettleAck(*s, ticket, true);

@@ -12,9 +12,11 @@
 //   "readonly", editor/owner -> Authenticated "read-write". Missing documents matching
 //   [A-Za-z0-9._-]{1,128} are created first (owner: the token's user) unless
 //   Config::auto_create_documents is false (then PermissionDenied "document not found").
-//   Roles are re-checked every second while access control is on: a revoked role closes the
-//   document (Close message), a changed one is announced with a new Authenticated; an expired
-//   token closes the socket with 4401.
+//   Roles are re-checked every second and before every write while access control is on
+//   (each document keeps its own token's principal): a revoked role closes the document
+//   (Close "Forbidden"), a changed one is announced with a new Authenticated; an expired token
+//   closes the socket with 4401. A token sent again on an open document replaces its principal
+//   (an invalid one closes the document with "Unauthorized").
 // - Sync: a step 1 (Sync or SyncReply) is answered, as @hocuspocus/server does, with the
 //   server's step 1 then step 2 = diff(head state, client state vector). A step 2 or update is
 //   appended to the log (server-made opId, validated by the document's codec) and relayed once
