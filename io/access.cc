@@ -32,8 +32,8 @@ class OpenAccessControl final : public AccessControl {
 
 class TokenAccessControl final : public AccessControl {
  public:
-  TokenAccessControl(std::unique_ptr<JwtVerifier> verifier,
-                     const projection::DocumentService& docs, const Clock& clock)
+  TokenAccessControl(std::unique_ptr<JwtVerifier> verifier, const projection::DocumentService& docs,
+                     const Clock& clock)
       : verifier_(std::move(verifier)), docs_(docs), clock_(clock) {}
 
   bool enabled() const override { return true; }

@@ -81,8 +81,8 @@ Result<std::optional<int64_t>> NumericDate(const json& claims, const char* name)
 }  // namespace
 
 struct JwtVerifier::Key {
-  std::string secret;                            // HS256
-  std::unique_ptr<EVP_PKEY, PkeyDeleter> pkey;   // RS256 / ES256
+  std::string secret;                           // HS256
+  std::unique_ptr<EVP_PKEY, PkeyDeleter> pkey;  // RS256 / ES256
 };
 
 std::string_view JwtAlgorithmName(JwtAlgorithm alg) {
@@ -195,8 +195,8 @@ Result<std::unique_ptr<JwtVerifier>> JwtVerifier::FromConfig(const Config& confi
   }
   std::ifstream in(config.auth_public_key_file, std::ios::binary);
   if (!in) {
-    return Status::InvalidArgument("auth-public-key: cannot read '" +
-                                   config.auth_public_key_file + "'");
+    return Status::InvalidArgument("auth-public-key: cannot read '" + config.auth_public_key_file +
+                                   "'");
   }
   std::ostringstream text;
   text << in.rdbuf();
@@ -218,8 +218,7 @@ bool JwtVerifier::CheckSignature(std::string_view signing_input,
              mac.data(), &mac_len) == nullptr) {
       return false;
     }
-    return signature.size() == mac_len &&
-           CRYPTO_memcmp(mac.data(), signature.data(), mac_len) == 0;
+    return signature.size() == mac_len && CRYPTO_memcmp(mac.data(), signature.data(), mac_len) == 0;
   }
   std::string der;
   const std::string* sig = &signature;
@@ -230,14 +229,13 @@ bool JwtVerifier::CheckSignature(std::string_view signing_input,
     sig = &der;
   }
   std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
-  if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr,
-                                   key_->pkey.get()) != 1) {
+  if (!ctx ||
+      EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key_->pkey.get()) != 1) {
     return false;
   }
   // RSA keys default to PKCS#1 v1.5 padding, which is RS256.
   return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig->data()),
-                          sig->size(),
-                          reinterpret_cast<const unsigned char*>(signing_input.data()),
+                          sig->size(), reinterpret_cast<const unsigned char*>(signing_input.data()),
                           signing_input.size()) == 1;
 }
 

@@ -31,9 +31,9 @@ enum class JwtAlgorithm { kHs256, kRs256, kEs256 };
 std::string_view JwtAlgorithmName(JwtAlgorithm alg);  // "HS256", "RS256", "ES256"
 
 struct JwtOptions {
-  std::string audience;         // empty: `aud` is not checked
-  std::string issuer;           // empty: `iss` is not checked
-  int64_t clock_skew_s = 30;    // tolerance on exp and nbf
+  std::string audience;       // empty: `aud` is not checked
+  std::string issuer;         // empty: `iss` is not checked
+  int64_t clock_skew_s = 30;  // tolerance on exp and nbf
 };
 
 class JwtVerifier {

@@ -428,12 +428,12 @@ void RestApi::ListDocuments(const HttpRequest& request, const RestCaller& caller
     q.query = std::string(*v);
   }
   projection::ListPage page =
-      access_.enabled() ? docs_.List(q,
-                                     [this, &caller](const DocumentRecord& r) {
-                                       return access_.RoleFor(caller.principal, r.id) >=
-                                              Role::kViewer;
-                                     })
-                        : docs_.List(q);
+      access_.enabled()
+          ? docs_.List(q,
+                       [this, &caller](const DocumentRecord& r) {
+                         return access_.RoleFor(caller.principal, r.id) >= Role::kViewer;
+                       })
+          : docs_.List(q);
   json items = json::array();
   for (const DocumentRecord& r : page.items) items.push_back(DocumentJson(r));
   respond(JsonResponse(200, {{"items", std::move(items)},
@@ -508,13 +508,14 @@ void RestApi::DeleteDocument(const std::string& id, const RestCaller& caller,
   HttpResponse no_content;
   no_content.status = 204;
   if (current->deleted()) return respond(std::move(no_content));
-  docs_.SetDeleted(id, true, caller.actor, [this, respond, no_content](Result<DocumentRecord> result) {
-    if (!result.ok()) return respond(internal::ErrorResponse(result.status()));
-    QUIRE_LOG(logger_, kInfo, "document_deleted")
-        .Str("docId", result->id)
-        .Int("seq", result->head_seq);
-    respond(no_content);
-  });
+  docs_.SetDeleted(id, true, caller.actor,
+                   [this, respond, no_content](Result<DocumentRecord> result) {
+                     if (!result.ok()) return respond(internal::ErrorResponse(result.status()));
+                     QUIRE_LOG(logger_, kInfo, "document_deleted")
+                         .Str("docId", result->id)
+                         .Int("seq", result->head_seq);
+                     respond(no_content);
+                   });
 }
 
 // GET .../permissions: {"owner": id, "items": [{"userId", "role"}]} (grants by user id).
@@ -532,9 +533,8 @@ void RestApi::Permissions(const HttpRequest& request, const std::string& id, std
     for (const auto& [grantee, role] : record.grants) {
       items.push_back({{"userId", grantee}, {"role", role}});
     }
-    return respond(JsonResponse(200, {{"documentId", id},
-                                      {"owner", record.owner_id},
-                                      {"items", std::move(items)}}));
+    return respond(JsonResponse(
+        200, {{"documentId", id}, {"owner", record.owner_id}, {"items", std::move(items)}}));
   }
   if (user.size() > 128 || !CountUtf8CodePoints(user).has_value()) {
     return respond(FieldError("userId", "must be 1 to 128 bytes of UTF-8"));
@@ -557,7 +557,8 @@ void RestApi::Permissions(const HttpRequest& request, const std::string& id, std
     }
     role = value.get<std::string>();
     if (current != record.grants.end() && current->second == role) {
-      return respond(JsonResponse(200, {{"userId", grantee}, {"role", role}, {"seq", record.head_seq}}));
+      return respond(
+          JsonResponse(200, {{"userId", grantee}, {"role", role}, {"seq", record.head_seq}}));
     }
   } else {
     HttpResponse no_content;
@@ -570,21 +571,21 @@ void RestApi::Permissions(const HttpRequest& request, const std::string& id, std
   e.title = grantee;
   e.payload.assign(role.begin(), role.end());
   e.actor_id = caller.actor;
-  docs_.AppendHistoryEvent(std::move(e), [this, id, grantee, role, respond](
-                                             Result<eventlog::AppendResult> r) {
-    if (!r.ok()) return respond(internal::ErrorResponse(r.status()));
-    QUIRE_LOG(logger_, kInfo, role.empty() ? "permission_revoked" : "permission_granted")
-        .Str("docId", id)
-        .Str("userId", grantee)
-        .Str("role", role)
-        .Int("seq", r->seq);
-    if (role.empty()) {
-      HttpResponse no_content;
-      no_content.status = 204;
-      return respond(std::move(no_content));
-    }
-    respond(JsonResponse(200, {{"userId", grantee}, {"role", role}, {"seq", r->seq}}));
-  });
+  docs_.AppendHistoryEvent(
+      std::move(e), [this, id, grantee, role, respond](Result<eventlog::AppendResult> r) {
+        if (!r.ok()) return respond(internal::ErrorResponse(r.status()));
+        QUIRE_LOG(logger_, kInfo, role.empty() ? "permission_revoked" : "permission_granted")
+            .Str("docId", id)
+            .Str("userId", grantee)
+            .Str("role", role)
+            .Int("seq", r->seq);
+        if (role.empty()) {
+          HttpResponse no_content;
+          no_content.status = 204;
+          return respond(std::move(no_content));
+        }
+        respond(JsonResponse(200, {{"userId", grantee}, {"role", role}, {"seq", r->seq}}));
+      });
 }
 
 }  // namespace quire::io

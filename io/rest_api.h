@@ -56,8 +56,7 @@ class RestApi {
 
  private:
   void HandleDocuments(const HttpRequest& request, HttpResponder respond);
-  void CreateDocument(const HttpRequest& request, const RestCaller& caller,
-                      HttpResponder respond);
+  void CreateDocument(const HttpRequest& request, const RestCaller& caller, HttpResponder respond);
   void ListDocuments(const HttpRequest& request, const RestCaller& caller, HttpResponder respond);
   void GetDocument(const std::string& id, HttpResponder respond);
   void PatchDocument(const std::string& id, const HttpRequest& request, const RestCaller& caller,

@@ -67,8 +67,8 @@ json EventJson(const Event& e) {
       break;
     case EventKind::kPermission:
       item["userId"] = e.title;
-      item["role"] = e.payload.empty() ? std::string("none")
-                                       : std::string(e.payload.begin(), e.payload.end());
+      item["role"] =
+          e.payload.empty() ? std::string("none") : std::string(e.payload.begin(), e.payload.end());
       break;
     default:
       break;

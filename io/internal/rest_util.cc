@@ -35,11 +35,11 @@ std::string IsoTime(TimestampMs ms) {
 }
 
 HttpResponse Unauthenticated(std::string_view why, bool token_sent) {
-  HttpResponse r = HttpResponse::Error(
-      401, "UNAUTHENTICATED",
-      token_sent ? "invalid token: " + std::string(why) : std::string("a bearer token is required"));
-  r.Header("WWW-Authenticate",
-           token_sent ? "Bearer realm=\"quire\", error=\"invalid_token\"" : "Bearer realm=\"quire\"");
+  HttpResponse r = HttpResponse::Error(401, "UNAUTHENTICATED",
+                                       token_sent ? "invalid token: " + std::string(why)
+                                                  : std::string("a bearer token is required"));
+  r.Header("WWW-Authenticate", token_sent ? "Bearer realm=\"quire\", error=\"invalid_token\""
+                                          : "Bearer realm=\"quire\"");
   return r;
 }
 

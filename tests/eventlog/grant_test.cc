@@ -14,8 +14,8 @@ using testing::Created;
 using testing::TempDir;
 using testing::Update;
 
-Event Grant(const DocumentId& id, std::string user, std::string_view role,
-            ActorId actor = "owner", TimestampMs at = 5000) {
+Event Grant(const DocumentId& id, std::string user, std::string_view role, ActorId actor = "owner",
+            TimestampMs at = 5000) {
   Event e;
   e.document_id = id;
   e.kind = EventKind::kPermission;

@@ -43,7 +43,9 @@ std::string Tamper(std::string token, int part) {
 }
 
 TEST_CASE("EachAlgorithmAcceptsItsOwnValidTokenAndReadsTheClaims", "[jwt]") {
-  json claims = {{"sub", "alice"}, {"name", "Alice"}, {"exp", kNow + 60},
+  json claims = {{"sub", "alice"},
+                 {"name", "Alice"},
+                 {"exp", kNow + 60},
                  {"docs", {{"d1", "viewer"}, {"d2", "editor"}}}};
   JwtKeyPair rsa(JwtKeyPair::Kind::kRsa);
   JwtKeyPair ec(JwtKeyPair::Kind::kEcP256);
@@ -62,8 +64,8 @@ TEST_CASE("EachAlgorithmAcceptsItsOwnValidTokenAndReadsTheClaims", "[jwt]") {
     CHECK(p->user_id == "alice");
     CHECK(p->name == "Alice");
     CHECK(p->expires_at == (kNow + 60) * 1000);
-    CHECK(p->document_grants == std::map<DocumentId, Role>{{"d1", Role::kViewer},
-                                                           {"d2", Role::kEditor}});
+    CHECK(p->document_grants ==
+          std::map<DocumentId, Role>{{"d1", Role::kViewer}, {"d2", Role::kEditor}});
   }
 }
 

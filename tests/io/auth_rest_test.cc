@@ -100,11 +100,17 @@ TEST_CASE("EveryRoleAgainstEveryDocumentRoute", "[auth][rest]") {
       {"editor grant", Role::kEditor, [](const std::string&) { return Token("ed"); }},
       {"viewer grant", Role::kViewer, [](const std::string&) { return Token("vw"); }},
       {"share-link editor", Role::kEditor,
-       [](const std::string& doc) { return Token("link", {{"docs", {{doc, "editor"}}}}); }},
+       [](const std::string& doc) {
+         return Token("link", {{"docs", {{doc, "editor"}}}});
+       }},
       {"share-link viewer", Role::kViewer,
-       [](const std::string& doc) { return Token("link", {{"docs", {{doc, "viewer"}}}}); }},
+       [](const std::string& doc) {
+         return Token("link", {{"docs", {{doc, "viewer"}}}});
+       }},
       {"share link of another document", Role::kNone,
-       [](const std::string&) { return Token("link", {{"docs", {{"other", "editor"}}}}); }},
+       [](const std::string&) {
+         return Token("link", {{"docs", {{"other", "editor"}}}});
+       }},
       {"stranger", Role::kNone, [](const std::string&) { return Token("stranger"); }},
   };
   int n = 0;
@@ -113,7 +119,7 @@ TEST_CASE("EveryRoleAgainstEveryDocumentRoute", "[auth][rest]") {
       std::string doc = MakeSharedDocument(server, "doc" + std::to_string(n++));
       HttpResult r = Call(server, route.method, "/api/v1/documents/" + doc + route.sub,
                           caller.token(doc), route.body);
-      int expected = caller.role >= route.needs    ? route.ok_status
+      int expected = caller.role >= route.needs   ? route.ok_status
                      : caller.role == Role::kNone ? 404
                                                   : 403;
       INFO(route.name << " as " << caller.name << ": " << r.status << " " << r.body);
@@ -134,10 +140,9 @@ TEST_CASE("ListShowsOnlyWhatTheCallerMaySeeAndCreatorIsOwner", "[auth][rest]") {
   REQUIRE(server.Start().ok());
   MakeSharedDocument(server, "shared");
   // X-User-Id is ignored when access control is on: the token's sub owns what it creates.
-  auto mine = HttpRequestOnce(server.port(), "POST", "/api/v1/documents",
-                              R"({"id":"alices","title":"Alice's"})",
-                              {{"Authorization", "Bearer " + Token("alice")},
-                               {"X-User-Id", "mallory"}});
+  auto mine = HttpRequestOnce(
+      server.port(), "POST", "/api/v1/documents", R"({"id":"alices","title":"Alice's"})",
+      {{"Authorization", "Bearer " + Token("alice")}, {"X-User-Id", "mallory"}});
   REQUIRE(mine.has_value());
   REQUIRE(mine->status == 201);
   CHECK(mine->Json()["owner_id"] == "alice");
@@ -155,8 +160,7 @@ TEST_CASE("ListShowsOnlyWhatTheCallerMaySeeAndCreatorIsOwner", "[auth][rest]") {
   CHECK(ids(Token("vw")) == std::set<std::string>{"shared"});
   CHECK(ids(Token("alice")) == std::set<std::string>{"alices"});
   CHECK(ids(Token("stranger")).empty());
-  CHECK(ids(Token("link", {{"docs", {{"alices", "viewer"}}}})) ==
-        std::set<std::string>{"alices"});
+  CHECK(ids(Token("link", {{"docs", {{"alices", "viewer"}}}})) == std::set<std::string>{"alices"});
   CHECK(Call(server, "GET", "/api/v1/documents", "").status == 401);
   // Creating a taken id is still a conflict (the id space is shared).
   CHECK(Call(server, "POST", "/api/v1/documents", Token("bob"), R"({"id":"alices","title":"x"})")
