@@ -100,6 +100,10 @@ class HttpServer::Impl {
   // queued during the iteration in one system call per connection (see Connection::Send).
   // Opened with the listener, closed once the listener and every connection are closed.
   uv_check_t flush_check_{};
+  // Active while to_flush_ is not empty: output queued by a timer callback (or anything else
+  // that runs after the poll phase would block) is flushed in this iteration's idle phase
+  // instead of waiting in the check phase for the next I/O event or timer.
+  uv_idle_t flush_idle_{};
   ListenerState flush_check_state_ = ListenerState::kNone;
   std::vector<Connection*> to_flush_;
   int port_ = 0;
@@ -736,7 +740,13 @@ HttpServer::Impl::Impl(uv_loop_s* loop, HttpServerOptions options, HttpHandler h
   }
 }
 
-void HttpServer::Impl::MarkForFlush(Connection* c) { to_flush_.push_back(c); }
+void HttpServer::Impl::MarkForFlush(Connection* c) {
+  if (to_flush_.empty() && flush_check_state_ == ListenerState::kOpen) {
+    uv_idle_start(&flush_idle_,
+                  [](uv_idle_t* h) noexcept { static_cast<Impl*>(h->data)->FlushOutput(); });
+  }
+  to_flush_.push_back(c);
+}
 
 void HttpServer::Impl::Unmark(Connection* c) {
   auto it = std::find(to_flush_.begin(), to_flush_.end(), c);
@@ -749,6 +759,7 @@ void HttpServer::Impl::FlushOutput() {
   std::vector<Connection*> batch;
   batch.swap(to_flush_);
   for (Connection* c : batch) c->FlushOutput();
+  if (to_flush_.empty() && flush_check_state_ == ListenerState::kOpen) uv_idle_stop(&flush_idle_);
   if (to_flush_.empty() && batch.capacity() > to_flush_.capacity()) {
     batch.clear();
     to_flush_.swap(batch);  // keep the grown buffer for the next iteration
@@ -779,6 +790,9 @@ Status HttpServer::Impl::Listen(const std::string& host, int port) {
   uv_check_start(&flush_check_,
                  [](uv_check_t* h) noexcept { static_cast<Impl*>(h->data)->FlushOutput(); });
   uv_unref(reinterpret_cast<uv_handle_t*>(&flush_check_));  // connections keep the loop alive
+  uv_idle_init(loop_, &flush_idle_);
+  flush_idle_.data = this;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&flush_idle_));
   flush_check_state_ = ListenerState::kOpen;
   auto fail = [this](const char* what, int code) {
     CloseListener();
@@ -890,10 +904,13 @@ void HttpServer::Impl::MaybeFinishShutdown() {
   }
   if (flush_check_state_ == ListenerState::kOpen) {
     flush_check_state_ = ListenerState::kClosing;
-    uv_close(reinterpret_cast<uv_handle_t*>(&flush_check_), [](uv_handle_t* h) noexcept {
+    uv_close(reinterpret_cast<uv_handle_t*>(&flush_idle_), [](uv_handle_t* h) noexcept {
       auto* self = static_cast<Impl*>(h->data);
-      self->flush_check_state_ = ListenerState::kClosed;
-      self->MaybeFinishShutdown();
+      uv_close(reinterpret_cast<uv_handle_t*>(&self->flush_check_), [](uv_handle_t* c) noexcept {
+        auto* impl = static_cast<Impl*>(c->data);
+        impl->flush_check_state_ = ListenerState::kClosed;
+        impl->MaybeFinishShutdown();
+      });
     });
     return;
   }
