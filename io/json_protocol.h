@@ -24,6 +24,8 @@ inline constexpr std::string_view kErrStorageUnavailable = "STORAGE_UNAVAILABLE"
 inline constexpr std::string_view kErrDocumentDeleted = "DOCUMENT_DELETED";
 inline constexpr std::string_view kErrNotFound = "NOT_FOUND";
 inline constexpr std::string_view kErrInternal = "INTERNAL";
+// The caller's role does not allow the message (a viewer's update or snapshot).
+inline constexpr std::string_view kErrForbidden = "FORBIDDEN";
 
 enum class ClientType { kJoin, kUpdate, kPresence, kPing, kSnapshot };
 

@@ -145,10 +145,16 @@ class JsonConnection final : public WsConnection, public RoomMember {
         SendDirect(ws::PongMessage(m.ts_json, WallClockMs()));
         break;
       case ws::ClientType::kJoin:
-        params_.user_id = m.user_id;
-        params_.display_name = m.display_name;
-        presence_.user_id = m.user_id;
-        presence_.display_name = m.display_name;
+        // With access control on, the identity is the token's (a client cannot speak as
+        // someone else); the name claim, when present, wins over the client's displayName.
+        if (!hub_->access().enabled()) {
+          params_.user_id = m.user_id;
+          params_.display_name = m.display_name;
+        } else if (principal().name.empty()) {
+          params_.display_name = m.display_name;
+        }
+        presence_.user_id = params_.user_id;
+        presence_.display_name = params_.display_name;
         presence_.status = "joined";
         SetLogIdentity(params_.document_id, params_.user_id);
         SchedulePresence();
@@ -160,9 +166,11 @@ class JsonConnection final : public WsConnection, public RoomMember {
         SchedulePresence();
         break;
       case ws::ClientType::kUpdate:
+        if (!MayWrite(m)) break;
         SubmitUpdate(std::move(m), received_ns);
         break;
       case ws::ClientType::kSnapshot:
+        if (!MayWrite(m)) break;
         SubmitSnapshot(std::move(m));
         break;
     }
@@ -221,6 +229,22 @@ class JsonConnection final : public WsConnection, public RoomMember {
   };
 
   std::weak_ptr<JsonConnection> Weak() { return SharedAs<JsonConnection>(); }
+
+  // Viewers (the role re-read every second) get FORBIDDEN for `update` and `snapshot`; nothing
+  // is appended.
+  bool MayWrite(const ws::ClientMessage& m) {
+    Role role = RoleOn(params_.document_id);
+    if (role >= Role::kEditor) return true;
+    if (m.type == ws::ClientType::kUpdate) hub_->updates_rejected.Inc();
+    QUIRE_LOG(hub_->logger(), kInfo, "ws_write_forbidden")
+        .Str("docId", params_.document_id)
+        .Str("userId", params_.user_id)
+        .Str("opId", m.op_id)
+        .Str("role", RoleName(role));
+    SendDirect(ws::ErrorMessage(ws::kErrForbidden, "your role on this document is read-only",
+                                m.op_id));
+    return false;
+  }
 
   void LoadHead() {
     hub_->docs().LoadHead(params_.document_id, [weak = Weak()](Result<HeadState> head) {
@@ -465,7 +489,9 @@ class JsonEndpoint final : public WsEndpoint {
     const HttpRequest& request = upgrade.request;
     DocumentId id(upgrade.path.substr(kPathPrefix.size()));
     const projection::DocumentRecord* record = hub_->docs().Find(id);
-    if (record == nullptr) {
+    // A caller without a role may not learn that the document exists (nor that it is deleted).
+    Role role = record == nullptr ? Role::kNone : hub_->access().RoleFor(upgrade.principal, id);
+    if (role == Role::kNone) {
       reject = HttpResponse::Error(404, "NOT_FOUND", "no such document");
       return nullptr;
     }
@@ -510,8 +536,19 @@ class JsonEndpoint final : public WsEndpoint {
       // A client ahead of the document (a store that was reset) needs the full state.
       if (v <= record->head_seq) params.since_seq = v;
     }
+    if (hub_->access().enabled()) {
+      // The token decides who speaks; the query parameters are ignored for identity.
+      const Principal& p = upgrade.principal;
+      if (!p.user_id.empty()) params.user_id = p.user_id;
+      if (!p.name.empty()) {
+        params.display_name = p.name;
+      } else if (!request.Query("displayName")) {
+        params.display_name = params.user_id;
+      }
+    }
     auto connection = std::make_shared<JsonConnection>(hub_, transport, std::move(params));
     connection->set_principal(upgrade.principal);
+    connection->TrackDocument(id, role);
     return connection;
   }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <utility>
 
 #include "core/base64.h"
@@ -22,6 +23,14 @@ constexpr int kMaxInflightAppends = 64;
 // A peer whose queue stays above the bound this long is closed with 1013; one that reaches
 // twice the bound is closed at once, so a connection never holds more than that.
 constexpr uint64_t kSlowConsumerGraceMs = 2000;
+// Roles of open connections are re-read this often while access control is on.
+constexpr uint64_t kAccessCheckMs = 1000;
+
+// Principal::expires_at is wall-clock time (a JWT's exp).
+int64_t WallClockMs() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -198,6 +207,32 @@ WsHub::WsHub(uv_loop_s* loop, projection::DocumentService& docs, Metrics& metric
         [&docs](const DocumentId& id) { return docs.Find(id) != nullptr; });
     access_ = owned_access_.get();
   }
+  access_timer_ = std::make_unique<WsTimer>(loop_, &WsHub::OnAccessTimer, this);
+}
+
+WsHub::~WsHub() = default;
+
+void WsHub::RegisterForAccessChecks(WsConnection* connection) {
+  if (std::find(access_checked_.begin(), access_checked_.end(), connection) !=
+      access_checked_.end()) {
+    return;
+  }
+  access_checked_.push_back(connection);
+  if (!access_timer_->active()) access_timer_->Start(kAccessCheckMs, kAccessCheckMs);
+}
+
+void WsHub::UnregisterForAccessChecks(WsConnection* connection) {
+  std::erase(access_checked_, connection);
+  if (access_checked_.empty()) access_timer_->Stop();
+}
+
+void WsHub::OnAccessTimer(void* arg) {
+  auto* hub = static_cast<WsHub*>(arg);
+  // Closing a connection unregisters it: iterate over owning copies.
+  std::vector<std::shared_ptr<WsConnection>> connections;
+  connections.reserve(hub->access_checked_.size());
+  for (WsConnection* c : hub->access_checked_) connections.push_back(c->shared_from_this());
+  for (const auto& c : connections) c->RecheckAccess();
 }
 
 std::shared_ptr<Room> WsHub::AcquireRoom(const DocumentId& id) {
@@ -248,12 +283,14 @@ WsConnection::WsConnection(std::shared_ptr<WsHub> hub, Transport& transport,
       slow_timer_(std::make_unique<WsTimer>(hub_->loop(), &WsConnection::OnSlowTimer, this)),
       rate_close_timer_(
           std::make_unique<WsTimer>(hub_->loop(), &WsConnection::OnRateCloseTimer, this)),
-      close_timer_(std::make_unique<WsTimer>(hub_->loop(), &WsConnection::OnCloseTimer, this)) {
+      close_timer_(std::make_unique<WsTimer>(hub_->loop(), &WsConnection::OnCloseTimer, this)),
+      expiry_timer_(std::make_unique<WsTimer>(hub_->loop(), &WsConnection::OnExpiryTimer, this)) {
   hub_->connections.Add(1);
   if (options_.protocol_connections != nullptr) options_.protocol_connections->Add(1);
 }
 
 WsConnection::~WsConnection() {
+  if (access_checked_) hub_->UnregisterForAccessChecks(this);
   hub_->connections.Add(-1);
   if (options_.protocol_connections != nullptr) options_.protocol_connections->Add(-1);
 }
@@ -266,7 +303,72 @@ void WsConnection::Start() {
       static_cast<uint64_t>(std::max<int64_t>(hub_->config().ping_interval_s, 1)) * 1000;
   ping_timer_->Start(ping_ms, ping_ms);
   idle_timer_->Start(IdleMs());
+  if (hub_->access().enabled() && principal_.expires_at != 0) {
+    int64_t left = principal_.expires_at - WallClockMs();
+    expiry_timer_->Start(static_cast<uint64_t>(std::max<int64_t>(left, 0)));
+  }
   OnStart();
+}
+
+void WsConnection::TrackDocument(const DocumentId& id, Role role) {
+  roles_[id] = role;
+  if (!access_checked_ && phase_ != Phase::kClosing && phase_ != Phase::kClosed &&
+      hub_->access().enabled()) {
+    access_checked_ = true;
+    hub_->RegisterForAccessChecks(this);
+  }
+}
+
+void WsConnection::UntrackDocument(const DocumentId& id) {
+  roles_.erase(id);
+  if (roles_.empty()) StopAccessChecks();
+}
+
+Role WsConnection::RoleOn(const DocumentId& id) const {
+  auto it = roles_.find(id);
+  return it == roles_.end() ? Role::kNone : it->second;
+}
+
+void WsConnection::StopAccessChecks() {
+  if (!access_checked_) return;
+  access_checked_ = false;
+  hub_->UnregisterForAccessChecks(this);
+}
+
+void WsConnection::RecheckAccess() {
+  if (phase_ != Phase::kOpen) return;
+  auto self = shared_from_this();
+  if (principal_.expires_at != 0 && WallClockMs() >= principal_.expires_at) {
+    OnExpiryTimer(this);
+    return;
+  }
+  auto roles = roles_;  // OnRoleChanged may untrack
+  for (const auto& [id, old_role] : roles) {
+    if (phase_ != Phase::kOpen) return;
+    Role role = hub_->access().RoleFor(principal_, id);
+    if (role == old_role || roles_.count(id) == 0) continue;
+    roles_[id] = role;
+    QUIRE_LOG(hub_->logger(), kInfo, "ws_role_changed")
+        .Str("docId", id)
+        .Str("userId", principal_.user_id)
+        .Str("from", RoleName(old_role))
+        .Str("to", RoleName(role));
+    OnRoleChanged(id, old_role, role);
+  }
+}
+
+void WsConnection::OnRoleChanged(const DocumentId& /*id*/, Role /*old_role*/, Role new_role) {
+  if (new_role == Role::kNone) BeginClose(kWsCloseForbidden, "access revoked");
+}
+
+void WsConnection::OnExpiryTimer(void* arg) {
+  auto* c = static_cast<WsConnection*>(arg);
+  if (c->phase_ != Phase::kOpen) return;
+  auto self = c->shared_from_this();
+  QUIRE_LOG(c->hub_->logger(), kInfo, "ws_token_expired")
+      .Str("docId", c->log_document_)
+      .Str("userId", c->principal_.user_id);
+  c->BeginClose(kWsCloseUnauthenticated, "token expired");
 }
 
 void WsConnection::HandleData(ByteView data) {
@@ -306,6 +408,8 @@ void WsConnection::HandleClosed() {
   slow_timer_->Stop();
   rate_close_timer_->Stop();
   close_timer_->Stop();
+  expiry_timer_->Stop();
+  StopAccessChecks();
   if (!was_closing) OnClosing();
   QUIRE_LOG(hub_->logger(), kInfo, "ws_closed")
       .Str("docId", log_document_)
@@ -481,6 +585,8 @@ void WsConnection::EnterClosing() {
   ping_timer_->Stop();
   idle_timer_->Stop();
   slow_timer_->Stop();
+  expiry_timer_->Stop();
+  StopAccessChecks();
   OnClosing();
   close_stage_ = 0;
   close_timer_->Start(0);

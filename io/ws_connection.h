@@ -17,9 +17,11 @@
 //         else `token` query parameter). Authenticate failing -> 401 UNAUTHENTICATED, no
 //         upgrade. Endpoints whose clients authenticate inside the protocol (Hocuspocus) set
 //         WsEndpoint::authenticates_in_protocol() and call WsConnection::Authenticate later;
-//      d. WsEndpoint::Accept: protocol checks (document exists, RoleFor, capacity, query
-//         parameters). It fills `reject` and returns null, or returns a connection NOT yet
-//         started. The layer then writes the 101 and calls WsConnection::Start().
+//      d. WsEndpoint::Accept: protocol checks (document exists, RoleFor == kNone -> 404 as an
+//         unknown document, capacity, query parameters). It fills `reject` and returns null,
+//         or returns a connection NOT yet started (with set_principal(upgrade.principal) and,
+//         for each document it opens, TrackDocument(id, role)). The layer then writes the 101
+//         and calls WsConnection::Start().
 // 2. Connections. Subclass WsConnection and implement OnStart / OnText / OnBinary /
 //    OnClosing. Everything runs on the loop thread. Connections are owned by a shared_ptr held
 //    by the layer's StreamHandler until the transport closed; asynchronous completions
@@ -54,6 +56,14 @@
 //    after OnClosing the connection must not expect more calls except completions.
 // 8. Liveness. A ping every Config::ping_interval_s; silence for Config::idle_timeout_s closes
 //    with 1000 "idle timeout". Server shutdown closes with 1001.
+// 8a. Access (only while AccessControl::enabled()). A principal with Principal::expires_at
+//    has its socket closed with 4401 "token expired" at that time. Every tracked document's
+//    role is re-read (RoleFor) at least once a second by one timer per hub; a change calls
+//    OnRoleChanged(id, old, new), whose default closes the socket with 4403 "access revoked"
+//    when the new role is kNone. Protocols read RoleOn(id) before every write (editor ->
+//    viewer takes effect at once). A multiplexing protocol tracks each document it opens
+//    (TrackDocument / UntrackDocument) and overrides OnRoleChanged to close only that
+//    document; or it keeps its own per-document principals and timer, as Hocuspocus does.
 // 9. Logs and metrics. The layer logs ws_close / ws_slow_consumer / ws_rate_limited /
 //    ws_idle_timeout with the connection's log identity (SetLogIdentity(doc, user)) and keeps
 //    quire_websocket_connections, quire_websocket_{received,sent}_bytes_total,
@@ -68,6 +78,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -94,6 +105,8 @@ namespace internal {
 class WsTimer;
 }  // namespace internal
 
+class WsConnection;
+
 // Close codes (RFC 6455 section 7.4.1, the IANA registry, and the 4xxx application range).
 inline constexpr uint16_t kWsCloseNormal = 1000;
 inline constexpr uint16_t kWsCloseGoingAway = 1001;
@@ -114,6 +127,7 @@ class WsHub {
  public:
   WsHub(uv_loop_s* loop, projection::DocumentService& docs, Metrics& metrics, const Config& config,
         const Logger& logger, const AccessControl* access);
+  ~WsHub();
   WsHub(const WsHub&) = delete;
   WsHub& operator=(const WsHub&) = delete;
 
@@ -133,6 +147,10 @@ class WsHub {
   bool AtCapacity(const DocumentId& id) const;
   // The open room of `id`, or null.
   std::shared_ptr<Room> FindRoom(const DocumentId& id) const;
+
+  // Connections whose tracked documents' roles the hub re-checks every second (contract 8a).
+  void RegisterForAccessChecks(WsConnection* connection);
+  void UnregisterForAccessChecks(WsConnection* connection);
 
   Gauge& connections;
   Gauge& open_rooms;
@@ -156,6 +174,9 @@ class WsHub {
   std::unique_ptr<AccessControl> owned_access_;  // when none was given
   const AccessControl* access_;
   std::unordered_map<DocumentId, std::shared_ptr<Room>> rooms_;
+  std::vector<WsConnection*> access_checked_;
+  std::unique_ptr<internal::WsTimer> access_timer_;  // runs while access_checked_ is not empty
+  static void OnAccessTimer(void* arg);
 };
 
 // Whether a failed append's status is a storage failure (as opposed to a refused update).
@@ -208,6 +229,14 @@ class WsConnection : public std::enable_shared_from_this<WsConnection>,
   const Principal& principal() const { return principal_; }
   void set_principal(Principal p) { principal_ = std::move(p); }
 
+  // Access to the documents this connection has open (contract 8a). RoleOn is kNone for a
+  // document not tracked.
+  void TrackDocument(const DocumentId& id, Role role);
+  void UntrackDocument(const DocumentId& id);
+  Role RoleOn(const DocumentId& id) const;
+  // Re-reads every tracked document's role and the token expiry (the hub's timer calls it).
+  void RecheckAccess();
+
  protected:
   // The protocol's start (join rooms, load state). The layer has started its timers.
   virtual void OnStart() = 0;
@@ -218,6 +247,9 @@ class WsConnection : public std::enable_shared_from_this<WsConnection>,
   virtual void OnClosing() = 0;
   // Over the message rate; the close 1008 follows from a fresh stack.
   virtual void OnRateLimited() {}
+  // The role on tracked document `id` changed (access control on). Default: close with 4403
+  // when it dropped to kNone; other changes take effect through RoleOn().
+  virtual void OnRoleChanged(const DocumentId& id, Role old_role, Role new_role);
 
   // Sends; see the contract (3). False when not queued.
   bool SendText(std::string_view text, Delivery delivery = Delivery::kMustDeliver);
@@ -272,6 +304,8 @@ class WsConnection : public std::enable_shared_from_this<WsConnection>,
   static void OnSlowTimer(void* arg);
   static void OnRateCloseTimer(void* arg);
   static void OnCloseTimer(void* arg);
+  static void OnExpiryTimer(void* arg);
+  void StopAccessChecks();
 
   WsConnectionOptions options_;
   WebSocketSession session_;
@@ -280,9 +314,12 @@ class WsConnection : public std::enable_shared_from_this<WsConnection>,
   std::unique_ptr<internal::WsTimer> slow_timer_;
   std::unique_ptr<internal::WsTimer> rate_close_timer_;
   std::unique_ptr<internal::WsTimer> close_timer_;
+  std::unique_ptr<internal::WsTimer> expiry_timer_;
 
   Phase phase_ = Phase::kNew;
   Principal principal_;
+  std::map<DocumentId, Role> roles_;  // tracked documents
+  bool access_checked_ = false;       // registered with the hub's timer
   std::string log_document_;
   std::string log_user_;
   uint64_t last_rx_ms_ = 0;

@@ -85,6 +85,11 @@ class YwsConnection final : public WsConnection, public RoomMember {
 
   // --- WsConnection ---
   void OnStart() override {
+    // With access control on, the token's user is the author of this connection's updates.
+    if (!principal().user_id.empty()) {
+      actor_ = principal().user_id;
+      SetLogIdentity(id_, actor_);
+    }
     QUIRE_LOG(hub_->logger(), kInfo, "yws_connected")
         .Str("docId", id_)
         .Str("actor", actor_)
@@ -99,7 +104,7 @@ class YwsConnection final : public WsConnection, public RoomMember {
       create.id = id_;
       create.title = id_;
       create.crdt = CrdtKind::kYjs;
-      create.owner = actor_;
+      create.owner = principal().user_id.empty() ? actor_ : principal().user_id;
       hub_->docs().Create(std::move(create),
                           [weak = Weak()](Result<projection::DocumentRecord> r) {
                             if (auto self = weak.lock()) self->OnCreated(std::move(r));
@@ -186,6 +191,9 @@ class YwsConnection final : public WsConnection, public RoomMember {
     if (record == nullptr) return Deny("no such document");
     if (record->deleted()) return Deny("the document is deleted");
     if (record->crdt != CrdtKind::kYjs) return Deny("not a Yjs document");
+    Role role = hub_->access().RoleFor(principal(), id_);
+    if (role == Role::kNone) return Deny("permission denied");
+    TrackDocument(id_, role);
     yphase_ = YPhase::kJoining;
     room_ = JoinRoom(id_, this);
     core_->awareness[id_].members.push_back(this);
@@ -247,6 +255,14 @@ class YwsConnection final : public WsConnection, public RoomMember {
       case yjs::MessageType::kSync:
         if (m.sync_type == yjs::SyncType::kStep1) return AnswerStep1(m.payload);
         if (IsEmptyUpdate(m.payload)) return;
+        // y-protocols' read-only semantics: a viewer's step 2 and updates are ignored.
+        if (RoleOn(id_) < Role::kEditor) {
+          QUIRE_LOG(hub_->logger(), kDebug, "yws_write_dropped")
+              .Str("docId", id_)
+              .Str("actor", actor_)
+              .Str("role", RoleName(RoleOn(id_)));
+          return;
+        }
         return SubmitUpdate(Bytes(m.payload.begin(), m.payload.end()));
       case yjs::MessageType::kAwareness:
         return ApplyAwareness(data, m.payload);
@@ -420,6 +436,13 @@ class YwsEndpoint final : public WsEndpoint {
   std::shared_ptr<WsConnection> Accept(const WsUpgrade& upgrade, Transport& transport,
                                        HttpResponse& reject) override {
     DocumentId id(upgrade.path.substr(kPathPrefix.size()));
+    // An existing document the caller has no role on is answered as unknown (404). A missing
+    // one is created on connect (with the caller as its owner) when auto-create is on.
+    const projection::DocumentRecord* record = hub_->docs().Find(id);
+    if (record != nullptr && hub_->access().RoleFor(upgrade.principal, id) == Role::kNone) {
+      reject = HttpResponse::Error(404, "NOT_FOUND", "no such document");
+      return nullptr;
+    }
     if (hub_->AtCapacity(id)) {
       reject = HttpResponse::Error(503, "TOO_MANY_DOCUMENTS",
                                    "the server has its maximum of documents open; retry later");
