@@ -1,6 +1,6 @@
 // S7: the automerge-paper trace (benchmarks/data) typed by 2 editors through one server, then
 // checked. Usage:
-//   node s7_trace.js PROTOCOL PORT DOC [--txns N] [--rate R]
+//   node s7_trace.js PROTOCOL PORT DOC [--txns N] [--rate R] [--path /URL/PATH]
 // PROTOCOL: quire (JSON protocol, /ws/documents/DOC, the document must exist), yws (/DOC) or
 // hocuspocus (/). Transaction k of the trace is typed by editor k % 2 at its intended time
 // (R transactions per second in total, default 100), each as one Yjs update on Y.Text "t"; the
@@ -23,6 +23,10 @@ const trace = JSON.parse(
   zlib.gunzipSync(fs.readFileSync(path.join(__dirname, '..', 'data', 'automerge-paper.json.gz'))));
 const txns = trace.txns.slice(0, flag('--txns', trace.txns.length));
 const rate = flag('--rate', 100);
+// --path overrides the URL path (Quire's own y-websocket and Hocuspocus endpoints: /yjs/DOC,
+// /hocuspocus).
+const pathFlag = process.argv.indexOf('--path') > 0
+  ? process.argv[process.argv.indexOf('--path') + 1] : null;
 
 function varUint(n) {
   const out = [];
@@ -48,8 +52,8 @@ const syncMsg = (type, bytes) => {
 // One client: a Y.Doc kept in step with the server. `ready` resolves when the initial state is in.
 function client(name) {
   const doc = new Y.Doc();
-  const url = protocol === 'quire'
-    ? `ws://127.0.0.1:${port}/ws/documents/${docName}?userId=${name}`
+  const url = pathFlag ? `ws://127.0.0.1:${port}${pathFlag}`
+    : protocol === 'quire' ? `ws://127.0.0.1:${port}/ws/documents/${docName}?userId=${name}`
     : protocol === 'yws' ? `ws://127.0.0.1:${port}/${docName}` : `ws://127.0.0.1:${port}/`;
   const ws = new WebSocket(url);
   let opId = 0;
