@@ -499,9 +499,21 @@ class DocumentService::Impl {
   void Absorb(const Event& e) {
     auto [it, inserted] = docs_.try_emplace(e.document_id);
     Doc& d = it->second;
-    if (!inserted) order_.erase(OrderKey(d.record));
+    const TimestampMs updated_before = d.record.updated_at;
     eventlog::Apply(d.record, e);
-    order_.insert(OrderKey(d.record));
+    if (inserted) {
+      order_.insert(OrderKey(d.record));
+    } else if (d.record.updated_at != updated_before) {
+      // Every update moves its document in the catalog order. Re-key the node in place (no
+      // allocation, no copy of the id) and hint the front: the newest edit sorts first.
+      auto node = order_.extract(Key{updated_before, d.record.id});
+      if (node.empty()) {
+        order_.insert(OrderKey(d.record));
+      } else {
+        node.value().first = d.record.updated_at;
+        order_.insert(order_.begin(), std::move(node));
+      }
+    }
 
     if (e.kind == EventKind::kUpdate && CodecFor(d.record.crdt).CanFold()) {
       TimestampMs now = clock_.NowMs();

@@ -113,6 +113,47 @@ TEST_CASE("CatalogListFiltersByTitleCaseInsensitivelyNewestFirstWithPages", "[ca
   }
 }
 
+TEST_CASE("UpdatesMoveTheirDocumentToTheFrontOfTheListingAndSurviveARestart", "[catalog]") {
+  std::string kind = GENERATE("memory", "sqlite");
+  Harness h(kind);
+  DocumentRecord a = h.Create("a", CrdtKind::kAutomerge, "doc-a");
+  h.clock().AdvanceMs(10);
+  DocumentRecord b = h.Create("b", CrdtKind::kAutomerge, "doc-b");
+  h.clock().AdvanceMs(10);
+  DocumentRecord c = h.Create("c", CrdtKind::kAutomerge, "doc-c");
+  auto ids = [&] {
+    std::vector<std::string> out;
+    for (const auto& r : h.service().List(ListQuery{"", false, 1, 100}).items) out.push_back(r.id);
+    return out;
+  };
+  CHECK(ids() == std::vector<std::string>{"doc-c", "doc-b", "doc-a"});
+  int acked = 0;
+  auto update = [&](const std::string& id, const std::string& op) {
+    h.service().AppendUpdate(id, op, "u", B("x"), [&](auto r) {
+      REQUIRE(r.ok());
+      ++acked;
+    });
+    h.Drain();
+  };
+  h.clock().AdvanceMs(10);
+  update("doc-a", "1");
+  CHECK(ids() == std::vector<std::string>{"doc-a", "doc-c", "doc-b"});
+  // Same instant as doc-a's edit: ties break by id, so doc-b sorts after doc-a.
+  update("doc-b", "2");
+  CHECK(ids() == std::vector<std::string>{"doc-a", "doc-b", "doc-c"});
+  update("doc-a", "3");  // same instant again: nothing moves
+  CHECK(ids() == std::vector<std::string>{"doc-a", "doc-b", "doc-c"});
+  h.clock().AdvanceMs(10);
+  update("doc-c", "4");
+  CHECK(ids() == std::vector<std::string>{"doc-c", "doc-a", "doc-b"});
+  CHECK(acked == 4);
+  CHECK(h.service().List(ListQuery{"", false, 1, 100}).total == 3);
+  if (kind == "sqlite") {
+    h.Reopen();
+    CHECK(ids() == std::vector<std::string>{"doc-c", "doc-a", "doc-b"});
+  }
+}
+
 TEST_CASE("CreateMakesAUuidOrRefusesATakenId", "[commands]") {
   std::string kind = GENERATE("memory", "sqlite");
   Harness h(kind);
