@@ -129,8 +129,9 @@ std::string RecordToString(const DocumentRecord& r) {
                   " update_count=" + std::to_string(r.update_count) +
                   " update_bytes=" + std::to_string(r.update_bytes) +
                   " snapshot_version=" + std::to_string(r.snapshot_version) +
-                  " snapshot_bytes=" + std::to_string(r.snapshot_bytes) + "}";
-  return s;
+                  " snapshot_bytes=" + std::to_string(r.snapshot_bytes) + " grants={";
+  for (const auto& [user, role] : r.grants) s += user + "=" + role + ";";
+  return s + "}}";
 }
 
 bool SameBytes(ByteView a, ByteView b) {
