@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 
+#include "cli/heap_release.h"
 #include "eventlog/async_log.h"
 #include "io/hocuspocus_endpoint.h"
 #include "io/http_server.h"
@@ -75,6 +76,7 @@ class ServerApp::Impl {
   int port_ = 0;
 
   io::Metrics metrics_;
+  HeapRelease heap_release_{metrics_};
   std::unique_ptr<eventlog::AsyncLog> log_;
   std::unique_ptr<projection::DocumentService> docs_;
   std::unique_ptr<io::AccessControl> access_;  // open unless an auth secret or key is set
@@ -199,6 +201,7 @@ Status ServerApp::Impl::Start() {
         self->MaybeRecoverLog();
         self->docs_->RunCompactor();
         self->CollectMetrics();
+        self->heap_release_.Tick();
       },
       every, every);
   handles_open_ = true;
