@@ -47,25 +47,96 @@ struct WebSocketSessionCallbacks {
 
 WebSocketSession::WebSocketSession(Transport& transport, Delegate& delegate,
                                    uint64_t max_message_bytes)
-    : transport_(transport), delegate_(delegate) {
-  wslay_event_callbacks callbacks{};
-  callbacks.recv_callback = &WebSocketSessionCallbacks::Recv;
-  callbacks.send_callback = &WebSocketSessionCallbacks::Send;
-  callbacks.on_msg_recv_callback = &WebSocketSessionCallbacks::OnMessage;
-  if (wslay_event_context_server_init(&ctx_, &callbacks, this) != 0) {
-    ctx_ = nullptr;  // out of memory: the session behaves as closed
-    return;
-  }
-  wslay_event_config_set_max_recv_msg_length(ctx_, max_message_bytes);
-}
+    : transport_(transport), delegate_(delegate), max_message_bytes_(max_message_bytes) {}
 
 WebSocketSession::~WebSocketSession() {
   if (ctx_ != nullptr) wslay_event_context_free(ctx_);
 }
 
+bool WebSocketSession::EnsureContext() {
+  if (ctx_ != nullptr) return true;
+  if (failed_) return false;
+  wslay_event_callbacks callbacks{};
+  callbacks.recv_callback = &WebSocketSessionCallbacks::Recv;
+  callbacks.send_callback = &WebSocketSessionCallbacks::Send;
+  callbacks.on_msg_recv_callback = &WebSocketSessionCallbacks::OnMessage;
+  if (wslay_event_context_server_init(&ctx_, &callbacks, this) != 0) {
+    ctx_ = nullptr;
+    failed_ = true;
+    return false;
+  }
+  wslay_event_config_set_max_recv_msg_length(ctx_, max_message_bytes_);
+  return true;
+}
+
+void WebSocketSession::ReleaseContextIfIdle() {
+  if (ctx_ == nullptr || in_feed_ || !at_frame_boundary() || in_fragmented_message_) return;
+  // A close sent, received or queued (write or read shut) keeps the context: it holds that
+  // state until the owner closes the transport.
+  if (wslay_event_get_close_sent(ctx_) != 0 || wslay_event_get_close_received(ctx_) != 0 ||
+      wslay_event_get_read_enabled(ctx_) == 0 || wslay_event_get_write_enabled(ctx_) == 0 ||
+      wslay_event_get_queued_msg_count(ctx_) != 0) {
+    return;
+  }
+  wslay_event_context_free(ctx_);
+  ctx_ = nullptr;
+}
+
+void WebSocketSession::TrackFrames(ByteView data) {
+  size_t i = 0;
+  while (i < data.size()) {
+    if (payload_left_ > 0) {
+      uint64_t take = std::min<uint64_t>(payload_left_, data.size() - i);
+      payload_left_ -= take;
+      i += static_cast<size_t>(take);
+      continue;
+    }
+    header_[header_len_++] = static_cast<uint8_t>(data[i++]);
+    if (header_len_ < 2) continue;
+    uint8_t len7 = header_[1] & 0x7f;
+    size_t need = 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + ((header_[1] & 0x80) ? 4 : 0);
+    if (header_len_ < need) continue;
+    uint64_t len = len7;
+    if (len7 == 126) len = (uint64_t{header_[2]} << 8) | header_[3];
+    if (len7 == 127) {
+      len = 0;
+      for (int k = 2; k < 10; ++k) len = (len << 8) | header_[k];
+    }
+    uint8_t opcode = header_[0] & 0x0f;
+    bool fin = (header_[0] & 0x80) != 0;
+    if (opcode <= 0x2) in_fragmented_message_ = !fin;  // continuation, text, binary
+    payload_left_ = len;
+    header_len_ = 0;
+  }
+}
+
+void WebSocketSession::SendFrame(uint8_t opcode, ByteView payload) {
+  uint8_t header[10];
+  size_t n = 0;
+  header[n++] = static_cast<uint8_t>(0x80 | opcode);
+  uint64_t len = payload.size();
+  if (len < 126) {
+    header[n++] = static_cast<uint8_t>(len);
+  } else if (len <= 0xffff) {
+    header[n++] = 126;
+    header[n++] = static_cast<uint8_t>(len >> 8);
+    header[n++] = static_cast<uint8_t>(len);
+  } else {
+    header[n++] = 127;
+    for (int shift = 56; shift >= 0; shift -= 8) header[n++] = static_cast<uint8_t>(len >> shift);
+  }
+  std::string frame;
+  frame.reserve(n + payload.size());
+  frame.append(reinterpret_cast<const char*>(header), n);
+  frame.append(reinterpret_cast<const char*>(payload.data()), payload.size());
+  bytes_out_ += frame.size();
+  transport_.Send(std::move(frame));
+}
+
 void WebSocketSession::Feed(ByteView data) {
   bytes_in_ += data.size();
-  if (ctx_ == nullptr) return;
+  if (!EnsureContext()) return;
+  TrackFrames(data);
   input_ = data;
   in_feed_ = true;
   // Non-zero only on callback failure or out of memory; wslay has then shut reading down and
@@ -78,31 +149,44 @@ void WebSocketSession::Feed(ByteView data) {
     wslay_event_queue_close(ctx_, WSLAY_CODE_INTERNAL_SERVER_ERROR, nullptr, 0);
   }
   Flush();
+  ReleaseContextIfIdle();
 }
 
 void WebSocketSession::SendText(std::string_view text) {
-  if (ctx_ == nullptr || close_sent()) return;
+  if (close_sent()) return;
+  if (ctx_ == nullptr) {
+    SendFrame(WSLAY_TEXT_FRAME, AsBytes(text));
+    return;
+  }
   wslay_event_msg msg{WSLAY_TEXT_FRAME, reinterpret_cast<const uint8_t*>(text.data()), text.size()};
   if (wslay_event_queue_msg(ctx_, &msg) != 0) return;
   if (!in_feed_) Flush();
 }
 
 void WebSocketSession::SendBinary(ByteView data) {
-  if (ctx_ == nullptr || close_sent()) return;
+  if (close_sent()) return;
+  if (ctx_ == nullptr) {
+    SendFrame(WSLAY_BINARY_FRAME, data);
+    return;
+  }
   wslay_event_msg msg{WSLAY_BINARY_FRAME, data.data(), data.size()};
   if (wslay_event_queue_msg(ctx_, &msg) != 0) return;
   if (!in_feed_) Flush();
 }
 
 void WebSocketSession::SendPing() {
-  if (ctx_ == nullptr || close_sent()) return;
+  if (close_sent()) return;
+  if (ctx_ == nullptr) {
+    SendFrame(WSLAY_PING, {});
+    return;
+  }
   wslay_event_msg msg{WSLAY_PING, nullptr, 0};
   if (wslay_event_queue_msg(ctx_, &msg) != 0) return;
   if (!in_feed_) Flush();
 }
 
 void WebSocketSession::StartClose(uint16_t code, std::string_view reason) {
-  if (ctx_ == nullptr || close_sent()) return;
+  if (close_sent() || !EnsureContext()) return;
   reason = reason.substr(0, 123);  // a control frame payload is at most 125 bytes
   if (wslay_event_queue_close(ctx_, code, reinterpret_cast<const uint8_t*>(reason.data()),
                               reason.size()) != 0) {
@@ -112,8 +196,8 @@ void WebSocketSession::StartClose(uint16_t code, std::string_view reason) {
 }
 
 bool WebSocketSession::close_sent() const {
-  return ctx_ == nullptr || wslay_event_get_close_sent(ctx_) != 0 ||
-         wslay_event_get_write_enabled(ctx_) == 0;
+  if (ctx_ == nullptr) return failed_;  // released only while no close is under way
+  return wslay_event_get_close_sent(ctx_) != 0 || wslay_event_get_write_enabled(ctx_) == 0;
 }
 
 bool WebSocketSession::close_received() const {

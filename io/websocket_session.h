@@ -7,6 +7,12 @@
 // The session never closes the transport: after a close frame was sent (by us, or by wslay in
 // answer to the peer or to a protocol error), close_sent() is true and the owner closes the
 // transport. Loop thread only.
+//
+// Memory: a wslay event context costs ~8.8 KB, more than everything else an idle connection
+// holds. The session creates it when bytes arrive and frees it again once they formed complete
+// frames (no frame or fragmented message half-read, nothing queued, no close under way): a
+// fresh context then behaves exactly like the old one. While there is none, outgoing data
+// frames are framed here (a server frame is a header and the unmasked payload).
 #pragma once
 
 #include <cstdint>
@@ -61,14 +67,31 @@ class WebSocketSession {
   size_t queued_bytes() const;
   uint64_t bytes_in() const { return bytes_in_; }
   uint64_t bytes_out() const { return bytes_out_; }
+  // Whether the wslay context is allocated now (see Memory above; for tests).
+  bool holds_wslay_context() const { return ctx_ != nullptr; }
 
  private:
   friend struct WebSocketSessionCallbacks;
   void Flush();
+  bool EnsureContext();
+  void ReleaseContextIfIdle();
+  // Follows the client's frame headers over the fed bytes (see at_frame_boundary()).
+  void TrackFrames(ByteView data);
+  bool at_frame_boundary() const { return header_len_ == 0 && payload_left_ == 0; }
+  // Queues a complete unfragmented frame without wslay (only while there is no context).
+  void SendFrame(uint8_t opcode, ByteView payload);
 
   Transport& transport_;
   Delegate& delegate_;
   wslay_event_context* ctx_ = nullptr;
+  uint64_t max_message_bytes_;
+  bool failed_ = false;  // out of memory: the session behaves as closed
+  // Frame tracking: header bytes of the frame being read, payload bytes still to come, and
+  // whether a fragmented data message is open.
+  uint8_t header_[14] = {};
+  size_t header_len_ = 0;
+  uint64_t payload_left_ = 0;
+  bool in_fragmented_message_ = false;
   ByteView input_;      // the bytes being fed; wslay's recv callback reads from here
   std::string output_;  // frames wslay produced since the last Transport::Send
   bool in_feed_ = false;
