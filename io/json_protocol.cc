@@ -311,4 +311,69 @@ std::string DefaultColor(std::string_view user_id) {
   return kPalette[h % (sizeof kPalette / sizeof kPalette[0])];
 }
 
+std::string AwarenessStateFromPresence(const PresenceInfo& p) {
+  std::string out = R"({"user":{"id":)";
+  AppendJsonString(out, p.user_id);
+  out += R"(,"name":)";
+  AppendJsonString(out, p.display_name);
+  out += R"(,"color":)";
+  AppendJsonString(out, p.color);
+  out += R"(},"cursor":)";
+  if (p.cursor) {
+    out += R"({"from":)";
+    AppendInt(out, p.cursor->from);
+    out += R"(,"to":)";
+    AppendInt(out, p.cursor->to);
+    out += '}';
+  } else {
+    out += "null";
+  }
+  out += R"(,"status":)";
+  AppendJsonString(out, p.status);
+  out += '}';
+  return out;
+}
+
+std::string AwarenessUserId(uint64_t client) { return "yjs:" + std::to_string(client); }
+
+PresenceInfo PresenceFromAwarenessState(uint64_t client, std::string_view state_json,
+                                        std::string_view status) {
+  constexpr uint64_t kMaxCursor = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+  PresenceInfo p;
+  p.user_id = AwarenessUserId(client);
+  p.status = status;
+  json state = json::parse(state_json, nullptr, /*allow_exceptions=*/false);
+  if (state.is_object()) {
+    auto user = state.find("user");
+    if (user != state.end() && user->is_object()) {
+      auto name = user->find("name");
+      if (name != user->end() && name->is_string()) p.display_name = name->get<std::string>();
+      auto color = user->find("color");
+      if (color != user->end() && color->is_string()) p.color = color->get<std::string>();
+    }
+    auto cursor = state.find("cursor");
+    if (cursor != state.end() && cursor->is_object()) {
+      auto from = cursor->find("from");
+      auto to = cursor->find("to");
+      if (from != cursor->end() && to != cursor->end() && from->is_number_unsigned() &&
+          to->is_number_unsigned() && from->get<uint64_t>() <= kMaxCursor &&
+          to->get<uint64_t>() <= kMaxCursor) {
+        p.cursor = Cursor{from->get<int64_t>(), to->get<int64_t>()};
+      }
+    }
+  }
+  // Keep within the JSON protocol's own limits (cut at a UTF-8 boundary).
+  auto clip = [](std::string& s, size_t max) {
+    if (s.size() <= max) return;
+    size_t n = max;
+    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+    s.resize(n);
+  };
+  clip(p.display_name, 256);
+  clip(p.color, 64);
+  if (p.display_name.empty()) p.display_name = p.user_id;
+  if (p.color.empty()) p.color = DefaultColor(p.user_id);
+  return p;
+}
+
 }  // namespace quire::io::ws

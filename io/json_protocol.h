@@ -98,4 +98,19 @@ std::string ErrorMessage(std::string_view code, std::string_view message,
 // A stable colour for a user without one: "#rrggbb" from a fixed palette.
 std::string DefaultColor(std::string_view user_id);
 
+// --- The presence <-> awareness bridge (json_protocol.md, "Presence and Yjs awareness") ---
+
+// The awareness state (JSON text) that stands for a JSON client's presence to y-websocket and
+// Hocuspocus clients: {"user":{"id","name","color"},"cursor":{"from","to"}|null,"status"}.
+std::string AwarenessStateFromPresence(const PresenceInfo& presence);
+// The userId under which awareness client `client` appears to JSON clients: "yjs:<client>".
+std::string AwarenessUserId(uint64_t client);
+// The presence that stands for awareness client `client`'s state (JSON text) to JSON clients:
+// userId AwarenessUserId(client); displayName and color from state.user.name / .color when
+// they are strings (else the userId and DefaultColor); cursor from a {"from","to"} cursor of
+// non-negative integers, else null; `status` must be a static string ("joined", "active",
+// "left").
+PresenceInfo PresenceFromAwarenessState(uint64_t client, std::string_view state_json,
+                                        std::string_view status);
+
 }  // namespace quire::io::ws

@@ -3,8 +3,19 @@
 #include <algorithm>
 
 #include "core/base64.h"
+#include "core/yjs/protocol.h"
+#include "io/json_protocol.h"
 
 namespace quire::io {
+namespace {
+
+SharedFrame BridgedPresence(uint64_t client, std::string_view state_json,
+                            std::string_view status) {
+  return std::make_shared<const std::string>(
+      ws::PresenceMessage(ws::PresenceFromAwarenessState(client, state_json, status)));
+}
+
+}  // namespace
 
 void Room::Join(RoomMember* member) {
   if (!IsMember(member)) members_.push_back(Entry{member, nullptr});
@@ -21,6 +32,7 @@ void Room::Leave(RoomMember* member, const SharedFrame& left_frame) {
     auto members = members_;
     for (const Entry& e : members) e.member->DeliverPresence(left_frame);
   }
+  DropAwarenessOf(member);
 }
 
 bool Room::IsMember(const RoomMember* member) const {
@@ -61,7 +73,94 @@ std::vector<SharedFrame> Room::PresenceOf(const RoomMember* except) const {
   for (const Entry& e : members_) {
     if (e.member != except && e.presence) out.push_back(e.presence);
   }
+  for (const auto& [client, s] : awareness_) {
+    if (!s.bridged) out.push_back(BridgedPresence(client, s.json, "active"));
+  }
   return out;
+}
+
+bool Room::ApplyAwareness(RoomMember* from, ByteView update) {
+  auto entries = yjs::DecodeAwarenessUpdate(update);
+  if (!entries.ok()) return false;
+  std::vector<SharedFrame> presence;
+  std::vector<yjs::AwarenessEntry> relayed;  // all but those aimed at bridged states
+  for (const yjs::AwarenessEntry& e : *entries) {
+    auto it = awareness_.find(e.client);
+    // A JSON member's bridged state is the server's to change, whatever a client sends; such
+    // entries are neither applied nor relayed.
+    if (it != awareness_.end() && it->second.bridged) continue;
+    relayed.push_back(e);
+    if (e.state_json == "null") {
+      if (it == awareness_.end()) continue;
+      presence.push_back(BridgedPresence(e.client, it->second.json, "left"));
+      awareness_.erase(it);
+      continue;
+    }
+    // y-websocket providers echo every awareness change they see, others' included, with the
+    // clock they saw: only a higher clock makes the sender the owner of a client id (the one
+    // whose leaving removes it).
+    if (it != awareness_.end() && it->second.clock >= e.clock) continue;
+    bool is_new = it == awareness_.end();
+    awareness_[e.client] = AwarenessState{e.clock, std::string(e.state_json), from, false};
+    presence.push_back(BridgedPresence(e.client, e.state_json, is_new ? "joined" : "active"));
+  }
+  if (relayed.size() == entries->size()) {
+    DeliverAwarenessToBinary(std::make_shared<const Bytes>(update.begin(), update.end()));
+  } else if (!relayed.empty()) {
+    DeliverAwarenessToBinary(std::make_shared<const Bytes>(yjs::EncodeAwarenessUpdate(relayed)));
+  }
+  for (const SharedFrame& f : presence) DeliverPresenceToJson(f);
+  return true;
+}
+
+void Room::PublishBridgedAwareness(RoomMember* from, uint64_t client, std::string state_json) {
+  auto it = awareness_.find(client);
+  // Another member's state under the same id (a 1 in 2^32 clash): leave it alone.
+  if (it != awareness_.end() && it->second.owner != from) return;
+  uint64_t clock = it == awareness_.end() ? 1 : it->second.clock + 1;
+  AwarenessState& s = awareness_[client];
+  s = AwarenessState{clock, std::move(state_json), from, true};
+  std::vector<yjs::AwarenessEntry> entries = {{client, clock, s.json}};
+  DeliverAwarenessToBinary(std::make_shared<const Bytes>(yjs::EncodeAwarenessUpdate(entries)));
+}
+
+Bytes Room::AwarenessUpdate() const {
+  std::vector<yjs::AwarenessEntry> entries;
+  entries.reserve(awareness_.size());
+  for (const auto& [client, s] : awareness_) entries.push_back({client, s.clock, s.json});
+  return yjs::EncodeAwarenessUpdate(entries);
+}
+
+void Room::DropAwarenessOf(RoomMember* owner) {
+  std::vector<yjs::AwarenessEntry> removed;
+  std::vector<SharedFrame> left;
+  for (auto it = awareness_.begin(); it != awareness_.end();) {
+    if (it->second.owner != owner) {
+      ++it;
+      continue;
+    }
+    removed.push_back({it->first, it->second.clock + 1, "null"});
+    if (!it->second.bridged) left.push_back(BridgedPresence(it->first, it->second.json, "left"));
+    it = awareness_.erase(it);
+  }
+  if (!removed.empty()) {
+    DeliverAwarenessToBinary(std::make_shared<const Bytes>(yjs::EncodeAwarenessUpdate(removed)));
+  }
+  for (const SharedFrame& f : left) DeliverPresenceToJson(f);
+}
+
+void Room::DeliverAwarenessToBinary(const SharedBytes& update) {
+  auto members = members_;
+  for (const Entry& e : members) {
+    if (e.member->wants_update_bytes()) e.member->DeliverAwareness(update);
+  }
+}
+
+void Room::DeliverPresenceToJson(const SharedFrame& frame) {
+  auto members = members_;
+  for (const Entry& e : members) {
+    if (!e.member->wants_update_bytes()) e.member->DeliverPresence(frame);
+  }
 }
 
 }  // namespace quire::io

@@ -1,9 +1,21 @@
-// Room: the members connected to one document, their presence, and the fan-out of committed
-// updates and presence to them. A room does no I/O of its own; members decide how (and
-// whether, under backpressure) to deliver what they are given. Loop thread only.
+// Room: the members connected to one document, their presence and Yjs awareness, and the
+// fan-out of committed updates, presence and awareness to them. A room does no I/O of its own;
+// members decide how (and whether, under backpressure) to deliver what they are given. Loop
+// thread only.
+//
+// Presence and awareness are one picture of who is there, bridged both ways (the mapping is
+// specified in io/json_protocol.md, "Presence and Yjs awareness"):
+// - JSON members publish presence frames (BroadcastPresence) and the awareness state that
+//   stands for them (PublishBridgedAwareness, under a synthetic awareness client id per
+//   member); binary members get the latter as awareness.
+// - Binary members (wants_update_bytes()) apply awareness updates (ApplyAwareness); every
+//   binary member gets the update, JSON members get a `presence` for each state that changed.
+// - When a member leaves, the awareness states it owned are removed: binary members get a
+//   null-state update, JSON members a `left` presence.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -32,6 +44,10 @@ class RoomMember {
   // DeliverUpdate. JSON presence is not for them (DeliverPresence is still called; ignore it).
   virtual bool wants_update_bytes() const { return false; }
   virtual void DeliverUpdateBytes(Seq /*seq*/, const SharedBytes& /*update*/) {}
+  // Binary members: a y-protocols awareness update (the payload of an awareness message,
+  // without the message type) for the document; may be dropped. Must not call back into the
+  // room synchronously.
+  virtual void DeliverAwareness(const SharedBytes& /*update*/) {}
 };
 
 class Room {
@@ -57,8 +73,23 @@ class Room {
                    const SharedBytes& update = nullptr, std::string_view update_b64 = {});
   // Records `frame` as `from`'s current presence and delivers it to every other member.
   void BroadcastPresence(const RoomMember* from, const SharedFrame& frame);
-  // The current presence of every member except `except`, in join order.
+  // The current presence of every member except `except`, in join order, then the presence
+  // standing for the awareness states of binary members (by awareness client id).
   std::vector<SharedFrame> PresenceOf(const RoomMember* except) const;
+
+  // Applies awareness entries sent by binary member `from`: a state with a higher clock than
+  // the one held (or a new client id) replaces it and makes `from` its owner; a null state
+  // removes the client id; entries aimed at a JSON member's bridged state are ignored. The
+  // rest of `update` (as received when nothing was ignored) goes to every binary member, `from`
+  // included (y-websocket and Hocuspocus echo it); JSON members get a presence per state
+  // applied. Returns false (and changes nothing) when `update` is malformed.
+  bool ApplyAwareness(RoomMember* from, ByteView update);
+  // Sets the awareness state standing for JSON member `from`'s presence (client id `client`,
+  // `state_json` from ws::AwarenessStateFromPresence) and delivers it to the binary members.
+  void PublishBridgedAwareness(RoomMember* from, uint64_t client, std::string state_json);
+  // Every awareness state held, as one awareness update (with no entries when there is none).
+  Bytes AwarenessUpdate() const;
+  size_t awareness_count() const { return awareness_.size(); }
 
   size_t member_count() const { return members_.size(); }
   // Appends submitted on behalf of this room and not yet completed; a room is kept open while
@@ -71,8 +102,20 @@ class Room {
     RoomMember* member;
     SharedFrame presence;  // null until the member announced itself
   };
+  struct AwarenessState {
+    uint64_t clock = 0;
+    std::string json;
+    RoomMember* owner = nullptr;
+    bool bridged = false;  // stands for a JSON member's presence
+  };
+  void DeliverAwarenessToBinary(const SharedBytes& update);
+  void DeliverPresenceToJson(const SharedFrame& frame);
+  // Removes the awareness states `owner` held and tells the others.
+  void DropAwarenessOf(RoomMember* owner);
+
   DocumentId document_id_;
   std::vector<Entry> members_;  // join order; rooms are small enough for linear scans
+  std::map<uint64_t, AwarenessState> awareness_;  // by awareness client id
 };
 
 }  // namespace quire::io

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <chrono>
 #include <optional>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,6 +33,11 @@ constexpr std::string_view kPathPrefix = "/ws/documents/";
 constexpr uint64_t kPresenceIntervalMs = 50;
 // Room on top of the payload limit for the JSON around a base64 payload.
 constexpr uint64_t kMessageOverheadBytes = 64 << 10;
+
+uint64_t RandomClientId() {
+  static thread_local std::mt19937 rng{std::random_device{}()};
+  return std::uniform_int_distribution<uint32_t>{}(rng);
+}
 
 int64_t WallClockMs() {
   using namespace std::chrono;
@@ -351,6 +357,11 @@ class JsonConnection final : public WsConnection, public RoomMember {
     last_presence_ms_ = uv_now(hub_->loop());
     room_->BroadcastPresence(this,
                              std::make_shared<const std::string>(ws::PresenceMessage(presence_)));
+    // The same presence as an awareness state for the y-websocket / Hocuspocus members.
+    if (room_) {
+      room_->PublishBridgedAwareness(this, awareness_client_,
+                                     ws::AwarenessStateFromPresence(presence_));
+    }
   }
 
   static void OnPresenceTimer(void* arg) {
@@ -464,6 +475,9 @@ class JsonConnection final : public WsConnection, public RoomMember {
   std::shared_ptr<Room> room_;  // set while a member
   ws::PresenceInfo presence_;
   uint64_t last_presence_ms_ = 0;
+  // This connection's synthetic awareness client id: random, 32 bits like a Y.Doc clientID,
+  // fixed for the connection's life.
+  uint64_t awareness_client_ = RandomClientId();
 
   Seq last_sent_seq_ = 0;  // the highest seq this client has (state head or last relay)
   std::vector<PendingRelay> pending_relays_;  // relays that arrived while joining

@@ -3,9 +3,7 @@
 #include <uv.h>
 
 #include <algorithm>
-#include <map>
 #include <string>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -22,32 +20,11 @@ using projection::HeadState;
 
 constexpr std::string_view kPathPrefix = "/yjs/";
 
-std::string ToFrame(const Bytes& b) { return std::string(b.begin(), b.end()); }
-
 // An update that changes nothing: no structs, empty delete set (what a client with nothing
 // new sends as its step 2).
 bool IsEmptyUpdate(ByteView update) {
   return update.size() == 2 && update[0] == 0 && update[1] == 0;
 }
-
-class YwsConnection;
-
-// The awareness of one document as the y-websocket members announced it.
-struct AwarenessDoc {
-  struct State {
-    uint64_t clock = 0;
-    std::string json;
-    const YwsConnection* owner = nullptr;
-  };
-  std::vector<YwsConnection*> members;  // join order
-  std::map<uint64_t, State> states;     // by awareness client id
-
-  Bytes EncodeAll() const {
-    std::vector<yjs::AwarenessEntry> entries;
-    for (const auto& [client, s] : states) entries.push_back({client, s.clock, s.json});
-    return yjs::EncodeAwarenessMessage(yjs::EncodeAwarenessUpdate(entries));
-  }
-};
 
 // State of the y-websocket endpoint shared by its connections.
 struct YwsCore {
@@ -57,7 +34,6 @@ struct YwsCore {
         documents_created(metrics.counter("quire_yws_documents_created_total",
                                           "Documents created by a y-websocket connect")) {}
 
-  std::unordered_map<DocumentId, AwarenessDoc> awareness;
   Gauge& yws_connections;
   Counter& documents_created;
 };
@@ -146,10 +122,11 @@ class YwsConnection final : public WsConnection, public RoomMember {
     SendBinary(yjs::EncodeSyncUpdate(*update));
   }
 
-  // Awareness of this document (from any member, this one included); may be dropped.
-  void DeliverAwareness(const SharedFrame& frame) {
-    if (yphase_ != YPhase::kOpen) return;
-    SendBinary(AsBytes(*frame), Delivery::kDroppable);
+  // Awareness of this document (from any member, this one included); may be dropped. While
+  // joining it is skipped: the newcomer gets every state once the state was sent.
+  void DeliverAwareness(const SharedBytes& update) override {
+    if (!open() || yphase_ != YPhase::kOpen) return;
+    SendBinary(yjs::EncodeAwarenessMessage(*update), Delivery::kDroppable);
   }
 
   bool in_room() const { return room_ != nullptr; }
@@ -196,8 +173,6 @@ class YwsConnection final : public WsConnection, public RoomMember {
     TrackDocument(id_, role);
     yphase_ = YPhase::kJoining;
     room_ = JoinRoom(id_, this);
-    core_->awareness[id_].members.push_back(this);
-    in_awareness_ = true;
     hub_->docs().LoadHead(id_, [weak = Weak()](Result<HeadState> head) {
       if (auto self = weak.lock()) self->OnHeadLoaded(std::move(head));
     });
@@ -232,8 +207,9 @@ class YwsConnection final : public WsConnection, public RoomMember {
     head_seq_ = head->head_seq;
     yphase_ = YPhase::kOpen;
     SendBinary(yjs::EncodeSyncStep1(*sv));
-    const AwarenessDoc& aw = core_->awareness[id_];
-    if (!aw.states.empty()) SendBinary(aw.EncodeAll());
+    if (room_ && room_->awareness_count() > 0) {
+      SendBinary(yjs::EncodeAwarenessMessage(room_->AwarenessUpdate()));
+    }
     for (const auto& [seq, bytes] : pending_relays_) {
       if (seq > head_seq_) SendBinary(yjs::EncodeSyncUpdate(*bytes));
     }
@@ -265,9 +241,16 @@ class YwsConnection final : public WsConnection, public RoomMember {
         }
         return SubmitUpdate(Bytes(m.payload.begin(), m.payload.end()));
       case yjs::MessageType::kAwareness:
-        return ApplyAwareness(data, m.payload);
+        // Relayed to every binary member (this one too, as y-websocket's own server does) and
+        // bridged to JSON members as presence.
+        if (!room_ || !room_->ApplyAwareness(this, m.payload)) {
+          return Fail(kWsCloseInvalidData, "malformed awareness update");
+        }
+        return;
       case yjs::MessageType::kQueryAwareness:
-        SendBinary(core_->awareness[id_].EncodeAll(), Delivery::kDroppable);
+        if (room_) {
+          SendBinary(yjs::EncodeAwarenessMessage(room_->AwarenessUpdate()), Delivery::kDroppable);
+        }
         return;
       case yjs::MessageType::kAuth:
         return;  // clients have nothing to say here
@@ -296,31 +279,6 @@ class YwsConnection final : public WsConnection, public RoomMember {
           }
           self->SendBinary(yjs::EncodeSyncStep2(*diff));
         });
-  }
-
-  void ApplyAwareness(ByteView frame, ByteView update) {
-    auto entries = yjs::DecodeAwarenessUpdate(update);
-    if (!entries.ok()) return Fail(kWsCloseInvalidData, "malformed awareness update");
-    AwarenessDoc& aw = core_->awareness[id_];
-    for (const yjs::AwarenessEntry& e : *entries) {
-      if (e.state_json == "null") {
-        aw.states.erase(e.client);
-        std::erase(announced_, e.client);
-      } else {
-        // y-websocket providers echo every awareness change they see, others' included, with
-        // the clock they saw: only a higher clock makes the sender the owner of a client id
-        // (the one whose close removes it).
-        auto it = aw.states.find(e.client);
-        if (it != aw.states.end() && it->second.clock >= e.clock) continue;
-        aw.states[e.client] = AwarenessDoc::State{e.clock, std::string(e.state_json), this};
-        if (std::find(announced_.begin(), announced_.end(), e.client) == announced_.end()) {
-          announced_.push_back(e.client);
-        }
-      }
-    }
-    auto shared = std::make_shared<const std::string>(AsString(frame));
-    auto members = aw.members;
-    for (YwsConnection* c : members) c->DeliverAwareness(shared);
   }
 
   void SubmitUpdate(Bytes update) {
@@ -375,35 +333,13 @@ class YwsConnection final : public WsConnection, public RoomMember {
         });
   }
 
-  // Leaves the room and the awareness of the document; the others learn that the awareness
-  // client ids this connection announced are gone.
+  // Leaves the room; the room removes the awareness states this connection owned and tells
+  // the others.
   void Leave() {
-    if (room_) {
-      auto room = std::move(room_);
-      room_.reset();
-      LeaveRoom(room, this, nullptr);
-    }
-    if (!in_awareness_) return;
-    in_awareness_ = false;
-    auto it = core_->awareness.find(id_);
-    if (it == core_->awareness.end()) return;
-    AwarenessDoc& aw = it->second;
-    std::erase(aw.members, this);
-    std::vector<yjs::AwarenessEntry> removed;
-    for (uint64_t client : announced_) {
-      auto s = aw.states.find(client);
-      if (s == aw.states.end() || s->second.owner != this) continue;
-      removed.push_back({client, s->second.clock + 1, "null"});
-      aw.states.erase(s);
-    }
-    announced_.clear();
-    if (!removed.empty() && !aw.members.empty()) {
-      auto frame = std::make_shared<const std::string>(
-          ToFrame(yjs::EncodeAwarenessMessage(yjs::EncodeAwarenessUpdate(removed))));
-      auto members = aw.members;
-      for (YwsConnection* c : members) c->DeliverAwareness(frame);
-    }
-    if (aw.members.empty()) core_->awareness.erase(it);
+    if (!room_) return;
+    auto room = std::move(room_);
+    room_.reset();
+    LeaveRoom(room, this, nullptr);
   }
 
   std::shared_ptr<YwsCore> core_;
@@ -412,12 +348,10 @@ class YwsConnection final : public WsConnection, public RoomMember {
 
   YPhase yphase_ = YPhase::kStarting;
   std::shared_ptr<Room> room_;
-  bool in_awareness_ = false;
   Seq head_seq_ = 0;  // the seq the initial state covered
   std::vector<std::pair<Seq, SharedBytes>> pending_relays_;
   std::vector<Bytes> held_in_;  // client messages received before the state was sent
   size_t held_bytes_ = 0;
-  std::vector<uint64_t> announced_;  // awareness client ids this connection set
 };
 
 class YwsEndpoint final : public WsEndpoint {

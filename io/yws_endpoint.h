@@ -7,10 +7,17 @@
 // client state vector); a client's step 2 or update is appended as an event (server-made opId)
 // and, once committed, relayed to every other member of the document's Room — JSON clients of
 // /ws/documents/{id} included (they get remote_update), and their updates reach y-websocket
-// clients as sync update messages. Awareness is relayed to every y-websocket member of the
-// document (the sender too, as y-websocket's own server does); the client ids a connection
-// announced are removed for the others when it closes. Missing documents are created on first
-// connect unless Config::auto_create_documents is false (then: auth permission-denied, close).
+// clients as sync update messages. Awareness goes through the document's Room (io/room.h):
+// relayed to every binary member of the document (the sender too, as y-websocket's own server
+// does), shown to JSON clients as `presence` (userId "yjs:<clientID>"), and JSON clients'
+// presence arrives as awareness states; the client ids a connection owned are removed for the
+// others when it closes. Missing documents are created on first connect unless
+// Config::auto_create_documents is false (then: auth permission-denied, close).
+//
+// Access control (io/access.h, enforced as io/ws_connection.h says): no role on an existing
+// document -> 404 at the upgrade; a document created on connect is owned by the token's user;
+// a viewer's sync step 2 and updates are dropped (y-protocols' read-only semantics) while its
+// awareness is still relayed.
 //
 // Served through the shared connection layer (io/ws_connection.h); MakeWebSocketEndpoint
 // routes /yjs/ here. Loop thread only.
