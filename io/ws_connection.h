@@ -48,7 +48,10 @@
 //    left) leaves and releases it when idle. Leave every room in OnClosing() (and in the
 //    subclass destructor, in case OnClosing never ran). Room::pending_appends must be
 //    incremented for each append submitted on a room's behalf and decremented (then
-//    WsHub::MaybeReleaseRoom) in its completion.
+//    WsHub::MaybeReleaseRoom) in its completion. Awareness (binary protocols) goes through the
+//    Room too: Room::ApplyAwareness for what a client sends, RoomMember::DeliverAwareness for
+//    what the others sent (JSON clients' presence included, bridged), Room::AwarenessUpdate
+//    for a newcomer or a query; Room::Leave removes the leaving member's states for everyone.
 // 7. Closing. BeginClose(code, reason) queues a close frame after what is queued, then
 //    OnClosing() runs (once; leave rooms, stop protocol timers), the transport is closed from a
 //    fresh stack and aborted if the peer does not drain within the idle timeout. Closes the
