@@ -8,7 +8,6 @@
 #include <map>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -59,8 +58,8 @@ int64_t NowMs() {
 class HpConnection;
 
 // One document of one connection (one address). Owned by its connection's map through a
-// shared_ptr; asynchronous completions and awareness fan-outs hold weak / shared references
-// and check `ended` (set when the document session is over: the object may outlive it).
+// shared_ptr; asynchronous completions hold weak references and check `ended` (set when the
+// document session is over: the object may outlive it). A Room member while open.
 struct HpSession final : public RoomMember {
   enum class Phase {
     kPending,      // no token yet: messages are held
@@ -77,6 +76,7 @@ struct HpSession final : public RoomMember {
   void DeliverPresence(const SharedFrame&) override {}
   bool wants_update_bytes() const override { return true; }
   void DeliverUpdateBytes(Seq seq, const SharedBytes& update) override;
+  void DeliverAwareness(const SharedBytes& update) override;
 
   HpConnection* conn;   // the owner; valid while !ended
   std::string address;  // as the provider sent it; every reply carries it
@@ -86,8 +86,7 @@ struct HpSession final : public RoomMember {
   Principal principal;
   Role role = Role::kNone;
   ActorId actor;
-  std::shared_ptr<Room> room;
-  bool in_awareness = false;
+  std::shared_ptr<Room> room;  // while open
   std::vector<Bytes> held;
   // Answers to sync messages (the step 1 answer, SyncStatus) in the order the messages
   // arrived, as @hocuspocus/server sends them: nullopt while one is being computed.
@@ -95,24 +94,6 @@ struct HpSession final : public RoomMember {
   uint64_t replies_base = 0;  // the ticket of replies.front()
 
   bool readonly() const { return role == Role::kViewer; }
-};
-
-// The awareness of one document as its Hocuspocus members announced it.
-struct DocAwareness {
-  struct State {
-    uint64_t clock = 0;
-    std::string json;
-    const HpSession* owner = nullptr;
-  };
-  std::vector<std::shared_ptr<HpSession>> members;  // join order
-  std::map<uint64_t, State> states;                 // by awareness client id
-
-  Bytes EncodeAll() const {
-    std::vector<yjs::AwarenessEntry> entries;
-    entries.reserve(states.size());
-    for (const auto& [client, s] : states) entries.push_back({client, s.clock, s.json});
-    return yjs::EncodeAwarenessUpdate(entries);
-  }
 };
 
 // State of the endpoint shared by its connections.
@@ -127,7 +108,6 @@ struct HpCore {
         denied(metrics.counter("quire_hocuspocus_denied_total",
                                "Hocuspocus document authentications answered PermissionDenied")) {}
 
-  std::unordered_map<DocumentId, DocAwareness> awareness;
   Gauge& connections;
   Gauge& documents;
   Counter& documents_created;
@@ -177,7 +157,7 @@ class HpConnection final : public WsConnection {
 
   // Awareness of `s`'s document (its address is put in front); may be dropped.
   void SendAwareness(HpSession& s, ByteView awareness_update) {
-    if (s.ended || !s.in_awareness || !open()) return;
+    if (s.ended || s.phase != HpSession::Phase::kOpen || !open()) return;
     SendBinary(hp::EncodeAwareness(s.address, awareness_update), Delivery::kDroppable);
   }
 
@@ -328,16 +308,14 @@ class HpConnection final : public WsConnection {
     s->phase = Phase::kOpen;
     s->room = JoinRoom(s->id, s.get());
     core_->documents.Add(1);
-    DocAwareness& aw = core_->awareness[s->id];
-    aw.members.push_back(s);
-    s->in_awareness = true;
     QUIRE_LOG(hub_->logger(), kInfo, "hocuspocus_document_open")
         .Str("docId", s->id)
         .Str("actor", s->actor)
         .Str("role", RoleName(role));
     // As @hocuspocus/server: the current awareness on joining (the provider sends its step 1
-    // itself and gets the server's step 1 with the answer).
-    if (!aw.states.empty()) SendAwareness(*s, aw.EncodeAll());
+    // itself and gets the server's step 1 with the answer). The room's awareness is every
+    // protocol's: y-websocket clients' states and JSON members' presence are in it.
+    if (s->room->awareness_count() > 0) SendAwareness(*s, s->room->AwarenessUpdate());
     auto held = std::move(s->held);
     for (const Bytes& b : held) held_bytes_ -= b.size();
     s->held.clear();
@@ -368,12 +346,14 @@ class HpConnection final : public WsConnection {
         if (m.sync_type == yjs::SyncType::kStep1) return AnswerStep1(s, m.payload);
         return SubmitUpdate(s, m.sync_type, m.payload);
       case hp::Type::kAwareness:
-        return ApplyAwareness(*s, m.payload);
-      case hp::Type::kQueryAwareness: {
-        auto it = core_->awareness.find(s->id);
-        if (it != core_->awareness.end()) SendAwareness(*s, it->second.EncodeAll());
+        // Applied by clock in the room (a higher clock wins and makes this session the owner,
+        // whose end removes the state) and echoed to every binary member, this one included.
+        if (!s->room->ApplyAwareness(s.get(), m.payload)) {
+          Fail(kWsCloseInvalidData, "malformed awareness update", s->id);
+        }
         return;
-      }
+      case hp::Type::kQueryAwareness:
+        return SendAwareness(*s, s->room->AwarenessUpdate());
       case hp::Type::kAuth:
         if (m.auth_type == hp::AuthType::kToken) return Refresh(s, m.token);
         return;  // the other auth types are the server's
@@ -549,66 +529,6 @@ class HpConnection final : public WsConnection {
         });
   }
 
-  // --- Awareness ---
-
-  void ApplyAwareness(HpSession& s, ByteView update) {
-    auto entries = yjs::DecodeAwarenessUpdate(update);
-    if (!entries.ok()) return Fail(kWsCloseInvalidData, "malformed awareness update", s.id);
-    DocAwareness& aw = core_->awareness[s.id];
-    std::vector<yjs::AwarenessEntry> applied;
-    for (const yjs::AwarenessEntry& e : *entries) {
-      auto it = aw.states.find(e.client);
-      if (e.state_json == "null") {
-        // y-protocols applies a removal with a clock not below the current one.
-        if (it == aw.states.end() || it->second.clock > e.clock) continue;
-        aw.states.erase(it);
-      } else {
-        // A higher clock wins and makes the sender the owner (the one whose end removes it).
-        if (it != aw.states.end() && it->second.clock >= e.clock) continue;
-        aw.states[e.client] = DocAwareness::State{e.clock, std::string(e.state_json), &s};
-      }
-      applied.push_back(e);
-    }
-    if (applied.empty()) return;
-    BroadcastAwareness(s.id, yjs::EncodeAwarenessUpdate(applied));
-  }
-
-  // To every Hocuspocus member of `id`, each with its own address. Droppable sends never
-  // close a connection, so the members cannot change during the loop; the copy is defensive.
-  void BroadcastAwareness(const DocumentId& id, const Bytes& awareness_update) {
-    auto it = core_->awareness.find(id);
-    if (it == core_->awareness.end()) return;
-    auto members = it->second.members;
-    for (const auto& m : members) {
-      if (!m->ended) m->conn->SendAwareness(*m, awareness_update);
-    }
-  }
-
-  // Leaves the document's awareness: the others learn that the client ids `s` owned are gone.
-  void LeaveAwareness(HpSession& s) {
-    if (!s.in_awareness) return;
-    s.in_awareness = false;
-    auto it = core_->awareness.find(s.id);
-    if (it == core_->awareness.end()) return;
-    DocAwareness& aw = it->second;
-    std::erase_if(aw.members, [&s](const auto& m) { return m.get() == &s; });
-    std::vector<yjs::AwarenessEntry> removed;
-    std::vector<uint64_t> clocks;
-    for (auto st = aw.states.begin(); st != aw.states.end();) {
-      if (st->second.owner == &s) {
-        removed.push_back({st->first, st->second.clock + 1, "null"});
-        st = aw.states.erase(st);
-      } else {
-        ++st;
-      }
-    }
-    if (aw.members.empty()) {
-      core_->awareness.erase(it);
-      return;
-    }
-    if (!removed.empty()) BroadcastAwareness(s.id, yjs::EncodeAwarenessUpdate(removed));
-  }
-
   // --- Ending document sessions ---
 
   // Tells the provider its document is closed and ends the session.
@@ -622,7 +542,8 @@ class HpConnection final : public WsConnection {
     sessions_.erase(s->address);
   }
 
-  // Leaves the room and the awareness; the object stays valid for whoever holds it.
+  // Leaves the room (which removes the awareness states the session owned, for everyone);
+  // the object stays valid for whoever holds it.
   void End(HpSession& s) {
     if (s.ended) return;
     s.ended = true;
@@ -633,7 +554,6 @@ class HpConnection final : public WsConnection {
       core_->documents.Add(-1);
       LeaveRoom(room, &s, nullptr);
     }
-    LeaveAwareness(s);
   }
 
   void EndAll() {
@@ -686,6 +606,10 @@ class HpConnection final : public WsConnection {
 
 void HpSession::DeliverUpdateBytes(Seq, const SharedBytes& update) {
   if (!ended) conn->Relay(*this, *update);
+}
+
+void HpSession::DeliverAwareness(const SharedBytes& update) {
+  if (!ended) conn->SendAwareness(*this, *update);
 }
 
 class HpEndpoint final : public WsEndpoint {

@@ -1,8 +1,9 @@
 // @hocuspocus/provider (npm, pinned in package.json, on the `ws` package) against
 // `quire serve` at /hocuspocus: concurrent random edits converge with a JSON-protocol client,
-// a mixed session (y-websocket + Hocuspocus + JSON) converges, offline edits merge, a SQLite
-// restart loses nothing (and `quire replay` is clean), awareness of a closed provider
-// disappears within 1 s, several documents share one socket, and --no-auto-create denies.
+// a mixed session (y-websocket + Hocuspocus + JSON) converges and shares awareness, offline
+// edits merge, a SQLite restart loses nothing (and `quire replay` is clean), awareness of a
+// closed provider disappears within 1 s, several documents share one socket, and
+// --no-auto-create denies.
 // Every provider's updates must end acknowledged (SyncStatus: committed by the server).
 'use strict'
 const test = require('node:test')
@@ -67,6 +68,11 @@ test('a mixed session (y-websocket, Hocuspocus and JSON) converges', async t => 
   }
   await waitFor(() => allEqual(all) && hs.every(hpAcked), 'convergence across protocols')
   for (const tag of ['H', 'h', 'Y', 'y', 'j']) assert.ok(all[0].text.toString().includes(tag), tag)
+  // Awareness is one picture across the binary protocols.
+  hs[0].p.setAwarenessField('user', { name: 'hocus' })
+  ys[0].p.awareness.setLocalStateField('user', { name: 'yws' })
+  await waitFor(() => ys[1].p.awareness.getStates().get(hs[0].doc.clientID)?.user?.name === 'hocus' &&
+    hs[1].p.awareness.getStates().get(ys[0].doc.clientID)?.user?.name === 'yws', 'awareness across protocols')
 })
 
 test('offline edits on both sides are merged on reconnect', async t => {

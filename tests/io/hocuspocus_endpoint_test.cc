@@ -226,9 +226,6 @@ TEST_CASE("AwarenessIsEchoedToAllAndRemovedWhenADocumentIsClosed") {
   // Echoed to the sender too, as @hocuspocus/server does (it keeps the provider's liveness
   // check fed).
   CHECK(Next(*a).frame == hp::EncodeAwareness("aw", state));
-  // An older clock changes nothing and is not relayed.
-  Send(*a, hp::EncodeAwareness("aw", AwarenessUpdate(77, 2, R"({"user":"old"})")));
-  CHECK(b->QuietFor(150));
   // A newcomer gets the current states on joining; QueryAwareness answers them too.
   auto c = ConnectHp(h);
   Auth(*c, "aw");
@@ -240,6 +237,35 @@ TEST_CASE("AwarenessIsEchoedToAllAndRemovedWhenADocumentIsClosed") {
   Bytes gone = AwarenessUpdate(77, 4, "null");
   CHECK(Next(*b).frame == hp::EncodeAwareness("aw", gone));
   CHECK(Next(*c).frame == hp::EncodeAwareness("aw", gone));
+}
+
+TEST_CASE("AwarenessIsOnePictureWithYWebsocketClients") {
+  WsHarness h;
+  auto hp_client = ConnectHp(h);
+  Auth(*hp_client, "aw-mixed");
+  auto yws = WsClient::Connect(h.port(), "/yjs/aw-mixed");
+  REQUIRE(yws.ok());
+  REQUIRE((*yws)->Next().ok());  // its step 1
+  // y-websocket -> Hocuspocus (with the document's address in front).
+  Bytes from_yws = AwarenessUpdate(11, 1, R"({"user":"y"})");
+  REQUIRE((*yws)->SendBinary(yjs::EncodeAwarenessMessage(from_yws)).ok());
+  CHECK(Next(*hp_client).frame == hp::EncodeAwareness("aw-mixed", from_yws));
+  // Hocuspocus -> y-websocket.
+  Bytes from_hp = AwarenessUpdate(22, 1, R"({"user":"h"})");
+  Send(*hp_client, hp::EncodeAwareness("aw-mixed", from_hp));
+  for (;;) {
+    auto m = (*yws)->Next();
+    REQUIRE(m.ok());
+    if (Bytes(m->data.begin(), m->data.end()) == yjs::EncodeAwarenessMessage(from_hp)) break;
+  }
+  // The Hocuspocus session ends: y-websocket learns its client id is gone.
+  Send(*hp_client, hp::EncodeCloseRequest("aw-mixed"));
+  Bytes gone = yjs::EncodeAwarenessMessage(AwarenessUpdate(22, 2, "null"));
+  for (;;) {
+    auto m = (*yws)->Next();
+    REQUIRE(m.ok());
+    if (Bytes(m->data.begin(), m->data.end()) == gone) break;
+  }
 }
 
 TEST_CASE("AwarenessOfAClosedSocketIsRemovedForTheOthers") {
