@@ -24,11 +24,12 @@
 //   clients alike); then the sender gets SyncStatus(applied = 1). Answers to one document's
 //   sync messages go out in the order the messages arrived. Viewers' updates are not appended:
 //   SyncStatus 0 (a step 2 that adds nothing gets 1, as Hocuspocus does).
-// - Awareness: applied by clock (a higher clock wins and makes the sender the owner of that
-//   awareness client id) and the applied entries broadcast to every Hocuspocus member of the
-//   document, the sender too (Hocuspocus does: it keeps the provider's 30 s liveness check
-//   fed). The ids a document session owned are removed for the others when it ends (Close
-//   message, lost role, socket closed). QueryAwareness is answered with every state.
+// - Awareness lives in the document's Room, one picture with y-websocket clients and JSON
+//   presence (io/room.h): applied by clock (a higher clock wins and makes the session the
+//   owner of that awareness client id) and echoed to every binary member, the sender too
+//   (Hocuspocus does: it keeps the provider's 30 s liveness check fed). The ids a document
+//   session owned are removed for everyone when it ends (Close message, lost role, socket
+//   closed). The current states are sent on joining; QueryAwareness is answered with them.
 // - Stateless messages are accepted and not forwarded (@hocuspocus/server's default without an
 //   onStateless hook); BroadcastStateless is server-internal in Hocuspocus 4 and closes the
 //   document. Close leaves the document (answered with Close "provider_initiated"). Unknown
