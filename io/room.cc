@@ -9,8 +9,7 @@
 namespace quire::io {
 namespace {
 
-SharedFrame BridgedPresence(uint64_t client, std::string_view state_json,
-                            std::string_view status) {
+SharedFrame BridgedPresence(uint64_t client, std::string_view state_json, std::string_view status) {
   return std::make_shared<const std::string>(
       ws::PresenceMessage(ws::PresenceFromAwarenessState(client, state_json, status)));
 }

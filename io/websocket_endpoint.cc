@@ -80,11 +80,11 @@ struct JoinParams {
 class JsonConnection final : public WsConnection, public RoomMember {
  public:
   JsonConnection(std::shared_ptr<WsHub> hub, Transport& transport, JoinParams params)
-      : WsConnection(hub, transport,
-                     WsConnectionOptions{static_cast<uint64_t>(hub->config().max_payload_bytes) *
-                                                 4 / 3 +
-                                             kMessageOverheadBytes,
-                                         nullptr}),
+      : WsConnection(
+            hub, transport,
+            WsConnectionOptions{static_cast<uint64_t>(hub->config().max_payload_bytes) * 4 / 3 +
+                                    kMessageOverheadBytes,
+                                nullptr}),
         params_(std::move(params)),
         presence_timer_(hub_->loop(), &JsonConnection::OnPresenceTimer, this) {
     presence_.user_id = params_.user_id;
@@ -109,11 +109,11 @@ class JsonConnection final : public WsConnection, public RoomMember {
         .Str("peer", transport_.peer())
         .Int("sinceSeq", params_.since_seq.value_or(-1));
     if (params_.since_seq) {
-      hub_->docs().ReadUpdatesSince(
-          params_.document_id, *params_.since_seq,
-          [weak = Weak()](Result<std::vector<TailUpdate>> updates) {
-            if (auto self = weak.lock()) self->OnCatchUpLoaded(std::move(updates));
-          });
+      hub_->docs().ReadUpdatesSince(params_.document_id, *params_.since_seq,
+                                    [weak = Weak()](Result<std::vector<TailUpdate>> updates) {
+                                      if (auto self = weak.lock())
+                                        self->OnCatchUpLoaded(std::move(updates));
+                                    });
     } else {
       LoadHead();
     }
@@ -247,8 +247,8 @@ class JsonConnection final : public WsConnection, public RoomMember {
         .Str("userId", params_.user_id)
         .Str("opId", m.op_id)
         .Str("role", RoleName(role));
-    SendDirect(ws::ErrorMessage(ws::kErrForbidden, "your role on this document is read-only",
-                                m.op_id));
+    SendDirect(
+        ws::ErrorMessage(ws::kErrForbidden, "your role on this document is read-only", m.op_id));
     return false;
   }
 
@@ -412,8 +412,7 @@ class JsonConnection final : public WsConnection, public RoomMember {
                 result.status(), record != nullptr && record->deleted(), /*snapshot=*/false);
             hub->updates_rejected.Inc();
             if (storage) hub->storage_errors.Inc();
-            LogLine(&hub->logger(), storage ? LogLevel::kError : LogLevel::kInfo,
-                    "update_rejected")
+            LogLine(&hub->logger(), storage ? LogLevel::kError : LogLevel::kInfo, "update_rejected")
                 .Str("docId", room->document_id())
                 .Str("userId", user_id)
                 .Str("opId", op_id)
@@ -576,8 +575,7 @@ std::unique_ptr<UpgradeHandler> MakeWebSocketEndpoint(uv_loop_s* loop, DocumentS
                                                       io::Metrics& metrics, const Config& config,
                                                       const Logger& logger,
                                                       WebSocketEndpointOptions options) {
-  auto hub =
-      std::make_shared<WsHub>(loop, docs, metrics, config, logger, options.access_control);
+  auto hub = std::make_shared<WsHub>(loop, docs, metrics, config, logger, options.access_control);
   std::vector<WsRoute> routes = std::move(options.routes);
   // The binary protocols share the JSON endpoint's rooms (through the hub), so their members
   // and the JSON members of a document relay to each other.

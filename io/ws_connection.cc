@@ -133,9 +133,7 @@ class WsRouter final : public UpgradeHandler {
       std::optional<Principal> principal =
           hub_->access().Authenticate(TokenFromRequest(request), &why);
       if (!principal) {
-        QUIRE_LOG(hub_->logger(), kInfo, "ws_unauthenticated")
-            .Str("path", path)
-            .Str("reason", why);
+        QUIRE_LOG(hub_->logger(), kInfo, "ws_unauthenticated").Str("path", path).Str("reason", why);
         reject = HttpResponse::Error(401, "UNAUTHENTICATED",
                                      why.empty() ? "a valid token is required" : why);
         return nullptr;
@@ -184,10 +182,10 @@ WsHub::WsHub(uv_loop_s* loop, projection::DocumentService& docs, Metrics& metric
                                "Bytes received on WebSocket connections")),
       bytes_out(metrics.counter("quire_websocket_sent_bytes_total",
                                 "Bytes queued for sending on WebSocket connections")),
-      broadcast_latency(metrics.histogram(
-          "quire_broadcast_latency_seconds",
-          "Server-side broadcast latency: update frame received to relays queued",
-          Metrics::LatencyBounds())),
+      broadcast_latency(
+          metrics.histogram("quire_broadcast_latency_seconds",
+                            "Server-side broadcast latency: update frame received to relays queued",
+                            Metrics::LatencyBounds())),
       presence_dropped(metrics.counter("quire_presence_dropped_total",
                                        "Presence messages dropped for peers behind")),
       slow_consumer_closes(metrics.counter("quire_slow_consumer_closes_total",
@@ -203,8 +201,8 @@ WsHub::WsHub(uv_loop_s* loop, projection::DocumentService& docs, Metrics& metric
       logger_(logger),
       access_(access) {
   if (access_ == nullptr) {
-    owned_access_ = MakeOpenAccessControl(
-        [&docs](const DocumentId& id) { return docs.Find(id) != nullptr; });
+    owned_access_ =
+        MakeOpenAccessControl([&docs](const DocumentId& id) { return docs.Find(id) != nullptr; });
     access_ = owned_access_.get();
   }
   access_timer_ = std::make_unique<WsTimer>(loop_, &WsHub::OnAccessTimer, this);
@@ -255,8 +253,7 @@ void WsHub::MaybeReleaseRoom(const std::shared_ptr<Room>& room) {
 }
 
 bool WsHub::AtCapacity(const DocumentId& id) const {
-  return rooms_.count(id) == 0 &&
-         static_cast<int64_t>(rooms_.size()) >= config_.max_open_documents;
+  return rooms_.count(id) == 0 && static_cast<int64_t>(rooms_.size()) >= config_.max_open_documents;
 }
 
 std::shared_ptr<Room> WsHub::FindRoom(const DocumentId& id) const {
@@ -505,8 +502,8 @@ bool WsConnection::WithinRateLimit() {
     rate_started_ = true;
     rate_tokens_ = 2 * rate;
   } else {
-    rate_tokens_ = std::min(
-        2 * rate, rate_tokens_ + static_cast<double>(now - rate_last_ms_) * rate / 1000.0);
+    rate_tokens_ =
+        std::min(2 * rate, rate_tokens_ + static_cast<double>(now - rate_last_ms_) * rate / 1000.0);
   }
   rate_last_ms_ = now;
   if (rate_tokens_ >= 1) {

@@ -47,10 +47,10 @@ class YwsConnection final : public WsConnection, public RoomMember {
  public:
   YwsConnection(std::shared_ptr<WsHub> hub, std::shared_ptr<YwsCore> core, Transport& transport,
                 DocumentId id)
-      : WsConnection(hub, transport,
-                     WsConnectionOptions{
-                         static_cast<uint64_t>(hub->config().max_payload_bytes) + 1024,
-                         &core->yws_connections}),
+      : WsConnection(
+            hub, transport,
+            WsConnectionOptions{static_cast<uint64_t>(hub->config().max_payload_bytes) + 1024,
+                                &core->yws_connections}),
         core_(std::move(core)),
         id_(std::move(id)),
         actor_("yjs-" + NewUuid().substr(0, 8)) {
@@ -81,10 +81,9 @@ class YwsConnection final : public WsConnection, public RoomMember {
       create.title = id_;
       create.crdt = CrdtKind::kYjs;
       create.owner = principal().user_id.empty() ? actor_ : principal().user_id;
-      hub_->docs().Create(std::move(create),
-                          [weak = Weak()](Result<projection::DocumentRecord> r) {
-                            if (auto self = weak.lock()) self->OnCreated(std::move(r));
-                          });
+      hub_->docs().Create(std::move(create), [weak = Weak()](Result<projection::DocumentRecord> r) {
+        if (auto self = weak.lock()) self->OnCreated(std::move(r));
+      });
       return;
     }
     CheckAndJoin();
@@ -262,9 +261,8 @@ class YwsConnection final : public WsConnection, public RoomMember {
       return Fail(kWsCloseInvalidData, "malformed state vector");
     }
     hub_->docs().LoadHead(
-        id_,
-        [weak = Weak(), sv = Bytes(state_vector.begin(), state_vector.end())](
-            Result<HeadState> head) {
+        id_, [weak = Weak(),
+              sv = Bytes(state_vector.begin(), state_vector.end())](Result<HeadState> head) {
           auto self = weak.lock();
           if (!self || !self->open() || self->yphase_ != YPhase::kOpen) return;
           Result<Bytes> state = head.ok() ? FoldHead(*head) : Result<Bytes>(head.status());
@@ -315,8 +313,7 @@ class YwsConnection final : public WsConnection, public RoomMember {
             hub->updates_rejected.Inc();
             bool storage = IsStorageFailure(result.status());
             if (storage) hub->storage_errors.Inc();
-            LogLine(&hub->logger(), storage ? LogLevel::kError : LogLevel::kInfo,
-                    "update_rejected")
+            LogLine(&hub->logger(), storage ? LogLevel::kError : LogLevel::kInfo, "update_rejected")
                 .Str("docId", room->document_id())
                 .Str("actor", actor)
                 .Str("opId", op_id)

@@ -71,11 +71,11 @@ TEST_CASE("JsonPresenceReachesYwsClientsAsAwarenessAndIsRemovedOnLeave") {
   WsHarness h;
   std::string doc = h.CreateDocument("yjs");
   auto alice = h.JoinWithState(doc, "alice");
-  REQUIRE(alice
-              ->SendJson({{"type", "presence"},
-                          {"cursor", {{"from", 3}, {"to", 5}}},
-                          {"color", "#abcdef"}})
-              .ok());
+  REQUIRE(
+      alice
+          ->SendJson(
+              {{"type", "presence"}, {"cursor", {{"from", 3}, {"to", 5}}}, {"color", "#abcdef"}})
+          .ok());
   REQUIRE(alice->SendJson({{"type", "ping"}}).ok());
   REQUIRE(alice->NextOfType("pong").ok());  // the presence was handled
 
@@ -100,9 +100,8 @@ TEST_CASE("JsonPresenceReachesYwsClientsAsAwarenessAndIsRemovedOnLeave") {
 
   // alice leaves: her state is removed for the y-websocket client.
   REQUIRE(alice->Close().ok());
-  AwarenessSeen gone = NextAwareness(*y, [&](const AwarenessSeen& s) {
-    return s.client == first.client && s.state == "null";
-  });
+  AwarenessSeen gone = NextAwareness(
+      *y, [&](const AwarenessSeen& s) { return s.client == first.client && s.state == "null"; });
   CHECK(gone.clock > moved.clock);
 }
 
@@ -112,9 +111,8 @@ TEST_CASE("YwsAwarenessReachesJsonClientsAsPresenceAndLeavesOnClose") {
   auto bob = h.JoinWithState(doc, "bob");
   auto y = ConnectYws(h, doc);
   REQUIRE(y->Next().ok());  // sync step 1
-  REQUIRE(
-      y->SendBinary(AwarenessMessage(4242, 1, R"({"user":{"name":"Yuki","color":"#123456"}})"))
-          .ok());
+  REQUIRE(y->SendBinary(AwarenessMessage(4242, 1, R"({"user":{"name":"Yuki","color":"#123456"}})"))
+              .ok());
   nlohmann::json p = NextPresenceOf(*bob, "yjs:4242");
   CHECK(p["displayName"] == "Yuki");
   CHECK(p["color"] == "#123456");
@@ -195,8 +193,8 @@ TEST_CASE("AwarenessStatesMapToPresenceWithinTheProtocolLimits") {
   CHECK_FALSE(p.cursor.has_value());
 
   io::ws::PresenceInfo info{"u", "User", "#000000", io::ws::Cursor{1, 2}, "active"};
-  auto round = io::ws::PresenceFromAwarenessState(3, io::ws::AwarenessStateFromPresence(info),
-                                                  "active");
+  auto round =
+      io::ws::PresenceFromAwarenessState(3, io::ws::AwarenessStateFromPresence(info), "active");
   CHECK(round.display_name == "User");
   CHECK(round.color == "#000000");
   REQUIRE(round.cursor.has_value());

@@ -154,8 +154,8 @@ TEST_CASE("YwsViewerUpdatesAreDroppedButAwarenessIsRelayed") {
     auto m = alice_yws->Next(2000);
     REQUIRE(m.ok());
     saw_awareness = m->kind == WsMessage::Kind::kBinary && m->data == Str(awareness);
-    CHECK_FALSE((m->kind == WsMessage::Kind::kBinary &&
-                 m->data == Str(yjs::EncodeSyncUpdate(kInsertX))));
+    CHECK_FALSE(
+        (m->kind == WsMessage::Kind::kBinary && m->data == Str(yjs::EncodeSyncUpdate(kInsertX))));
   }
   CHECK(saw_awareness);
   // The editor writes: its update is the first one appended (seq 2 after creation), and the

@@ -65,9 +65,8 @@ WsAuthHarness::WsAuthHarness(const std::function<void(Config&)>& tweak)
 WsAuthHarness::~WsAuthHarness() {
   auto done = std::make_shared<std::promise<void>>();
   std::future<void> shut = done->get_future();
-  base_.server().RunOnLoop([this, done](cli::ServerApp&) {
-    http_->Shutdown([done] { done->set_value(); });
-  });
+  base_.server().RunOnLoop(
+      [this, done](cli::ServerApp&) { http_->Shutdown([done] { done->set_value(); }); });
   // Upgraded streams get close 1001 and the server closes them; bounded in case a test left a
   // client that never answers (the TestServer's own shutdown aborts what remains).
   if (shut.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
