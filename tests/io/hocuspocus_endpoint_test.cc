@@ -407,6 +407,36 @@ TEST_CASE("MalformedFramesCloseWith1007AndTheServerKeepsServing") {
   Auth(*good, "m");
 }
 
+TEST_CASE("WhatWaitsForAuthenticationIsBounded") {
+  WsHarness h(StorageMode::kMemory, [](Config& c) { c.max_messages_per_second = 100000; });
+  auto WaitClose = [](WsClient& c) {
+    for (;;) {
+      auto m = c.Next();
+      REQUIRE(m.ok());
+      if (m->kind == WsMessage::Kind::kClose) return *m;
+    }
+  };
+  // 1,000 held messages for one document are allowed, the 1,001st closes.
+  auto many = ConnectHp(h);
+  for (int i = 0; i < 1000; ++i) Send(*many, hp::EncodeQueryAwareness("q"));
+  CHECK(many->QuietFor(100));
+  Send(*many, hp::EncodeQueryAwareness("q"));
+  WsMessage closed = WaitClose(*many);
+  CHECK(closed.close_code == 1008);
+  CHECK(closed.data == "too many messages before authentication");
+  // 100 documents awaiting their token are allowed, the 101st closes.
+  auto wide = ConnectHp(h);
+  for (int i = 0; i < 100; ++i) Send(*wide, hp::EncodeQueryAwareness("d" + std::to_string(i)));
+  CHECK(wide->QuietFor(100));
+  Send(*wide, hp::EncodeQueryAwareness("d100"));
+  closed = WaitClose(*wide);
+  CHECK(closed.close_code == 1008);
+  CHECK(closed.data == "too many documents awaiting authentication");
+  // Others are served.
+  auto good = ConnectHp(h);
+  Auth(*good, "q");
+}
+
 TEST_CASE("EditsSurviveARestartOnSqlite") {
   WsHarness h(StorageMode::kSqlite);
   {
