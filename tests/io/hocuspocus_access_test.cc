@@ -157,4 +157,20 @@ TEST_CASE("GrantChangesReachOpenDocumentsAtOnceForWritesAndWithinASecondOtherwis
   CHECK(NextBinary(*bob) == hp::EncodeAuthenticated("bobs", hp::kScopeReadWrite));
 }
 
+TEST_CASE("ATokenSentAgainReplacesTheDocumentsPrincipal") {
+  WsHarness h(StorageMode::kMemory, Configure);
+  auto alice = ConnectHp(h);
+  Send(*alice, hp::EncodeAuthToken("renew", Token({{"sub", "alice"}})));
+  CHECK(NextBinary(*alice) == hp::EncodeAuthenticated("renew", hp::kScopeReadWrite));
+  // A fresh valid token: nothing to say, the document stays open.
+  Send(*alice, hp::EncodeAuthToken("renew", Token({{"sub", "alice"}, {"exp", 4102444800}})));
+  Send(*alice, hp::EncodeSyncUpdate("renew", kInsertX));
+  CHECK(NextBinary(*alice) == hp::EncodeSyncStatus("renew", true));
+  // An invalid one closes the document, not the socket.
+  Send(*alice, hp::EncodeAuthToken("renew", "garbage"));
+  CHECK(NextBinary(*alice) == hp::EncodeClose("renew", "Unauthorized"));
+  Send(*alice, hp::EncodeAuthToken("renew", Token({{"sub", "alice"}})));
+  CHECK(NextBinary(*alice) == hp::EncodeAuthenticated("renew", hp::kScopeReadWrite));
+}
+
 }  // namespace quire::test
