@@ -177,6 +177,9 @@ Status ServerApp::Impl::Start() {
     access_.reset();
     docs_.reset();
     log_.reset();
+    // What those owned on the loop (the WebSocket hub's timers) closes now: run the close
+    // callbacks, or their handles leak and uv_loop_close finds the loop busy.
+    uv_run(&loop_, UV_RUN_NOWAIT);
     CloseLoop().IgnoreError();  // the start failure is what the caller must see
     return failure;
   }
