@@ -5,8 +5,8 @@
 namespace quire::io {
 
 namespace {
-constexpr const char* kAllowMethods = "GET, POST, PATCH, DELETE, OPTIONS";
-constexpr const char* kAllowHeaders = "Content-Type, X-User-Id";
+constexpr const char* kAllowMethods = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
+constexpr const char* kAllowHeaders = "Authorization, Content-Type, X-User-Id";
 constexpr const char* kMaxAge = "600";
 }  // namespace
 

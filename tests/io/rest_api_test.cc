@@ -274,6 +274,14 @@ TEST_CASE("CorsPreflightAndHeadersFollowAllowedOrigins", "[rest][cors]") {
   CHECK(pre.Header("access-control-allow-origin") == "https://app.example.com");
   CHECK(pre.Header("access-control-allow-methods").value_or("").find("PATCH") != std::string::npos);
   CHECK(pre.Header("access-control-allow-headers") == "content-type");
+  // PUT .../permissions/{userId} with a bearer token, from a page on another origin.
+  HttpResult put = env.Call("OPTIONS", "/api/v1/documents/d/permissions/bob", "",
+                            {{"Origin", "https://app.example.com"},
+                             {"Access-Control-Request-Method", "PUT"}});
+  CHECK(put.status == 204);
+  CHECK(put.Header("access-control-allow-methods").value_or("").find("PUT") != std::string::npos);
+  CHECK(put.Header("access-control-allow-headers").value_or("").find("Authorization") !=
+        std::string::npos);
 
   HttpResult denied =
       env.Call("OPTIONS", "/api/v1/documents", "",
