@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <thread>
 
 #include "tests/support/http_client.h"
 #include "tests/support/test_server.h"
@@ -44,8 +45,10 @@ TEST_CASE("ShutdownEndsWithinTheGracePeriodWhenAClientStopsReading", "[server_ap
   c.shutdown_grace_s = 1;
   TestServer server(c);
   REQUIRE(server.Start().ok());
-  HttpClient stuck(server.port());
-  // Many pipelined requests whose answers (megabytes) the client never reads: the server's
+  // A small, fixed receive buffer: with autotuning the kernel would take up to 32 MiB, nearly
+  // all of the answers, and the test would depend on how far the server got before Stop.
+  HttpClient stuck(server.port(), "127.0.0.1", 64 * 1024);
+  // Many pipelined requests whose answers (35 MB) the client never reads: the server's
   // write queue cannot drain, so only the grace period can end the connection.
   std::string one = HttpClient::Build("GET", "/api/v1/openapi.json");
   std::string batch;
@@ -53,6 +56,13 @@ TEST_CASE("ShutdownEndsWithinTheGracePeriodWhenAClientStopsReading", "[server_ap
   REQUIRE(stuck.SendRaw(batch));
   HttpClient check(server.port());
   REQUIRE(check.Request("GET", "/healthz").has_value());  // the server got this far
+  // Wait until the client's buffer is full, then for the server's send buffer to fill.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (stuck.UnreadBytes() < 32 * 1024 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(stuck.UnreadBytes() >= 32 * 1024);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
   auto start = std::chrono::steady_clock::now();
   Status s = server.Stop();
   auto elapsed = std::chrono::steady_clock::now() - start;

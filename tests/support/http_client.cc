@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -59,9 +60,12 @@ std::string HttpResult::ErrorCode() const {
   return "";
 }
 
-HttpClient::HttpClient(int port, const std::string& host) {
+HttpClient::HttpClient(int port, const std::string& host, int receive_buffer) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return;
+  if (receive_buffer > 0) {
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
@@ -76,6 +80,12 @@ HttpClient::HttpClient(int port, const std::string& host) {
 }
 
 HttpClient::~HttpClient() { Close(); }
+
+int HttpClient::UnreadBytes() const {
+  int n = 0;
+  if (fd_ < 0 || ::ioctl(fd_, FIONREAD, &n) != 0) return -1;
+  return n;
+}
 
 void HttpClient::Close() {
   if (fd_ >= 0) ::close(fd_);

@@ -27,13 +27,16 @@ struct HttpResult {
 
 class HttpClient {
  public:
-  // Connects (blocking) to host:port. Check connected().
-  explicit HttpClient(int port, const std::string& host = "127.0.0.1");
+  // Connects (blocking) to host:port. Check connected(). A `receive_buffer` > 0 fixes the
+  // socket's SO_RCVBUF (no autotuning): a client that stops reading then holds little.
+  explicit HttpClient(int port, const std::string& host = "127.0.0.1", int receive_buffer = 0);
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
   bool connected() const { return fd_ >= 0; }
+  // Bytes received by the kernel and not read yet (FIONREAD); -1 when not connected.
+  int UnreadBytes() const;
 
   // Writes all of `bytes`. False when the socket failed.
   bool SendRaw(std::string_view bytes);
