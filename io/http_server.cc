@@ -78,6 +78,7 @@ class HttpServer::Impl {
   void MarkForFlush(Connection* c);
   void Unmark(Connection* c);
   void FlushOutput();
+  std::vector<uv_buf_t> write_bufs_;  // Connection::FlushOutput's scratch (loop thread)
   // Counts `c` against the connection limits; false (and nothing counted) when it is over one.
   bool Admit(Connection* c, const std::string& ip);
   void Release(const std::string& ip);
@@ -191,22 +192,44 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
     }
   }
 
-  // Writes what Send() gathered (server's check handle; also before a close that flushes).
+  // Writes what Send() gathered (server's check handle). Tries a direct writev first: most
+  // writes complete at once, and a completed uv_write still makes libuv re-arm the socket's
+  // epoll registration (it stops watching for writability after every drained write), one
+  // extra system call per write. Only what the socket did not take goes through uv_write.
   void FlushOutput() {
     marked_for_flush_ = false;
     if (closed_ || pending_.empty()) return;
-    auto* w = new WriteReq;
-    w->data.swap(pending_);
-    w->size = pending_bytes_;
-    pending_bytes_ = 0;
-    w->req.data = this;
-    std::vector<uv_buf_t> bufs;
-    bufs.reserve(w->data.size());
-    for (std::string& b : w->data) {
+    size_t size = pending_bytes_;
+    std::vector<uv_buf_t>& bufs = server_->write_bufs_;
+    bufs.clear();
+    for (std::string& b : pending_) {
       bufs.push_back(uv_buf_init(b.data(), static_cast<unsigned>(b.size())));
     }
-    int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), bufs.data(),
-                      static_cast<unsigned>(bufs.size()), &OnWriteCb);
+    auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
+    int n = uv_try_write(stream, bufs.data(), static_cast<unsigned>(bufs.size()));
+    if (n < 0 && n != UV_EAGAIN) {
+      CloseNow();  // a failed socket; CloseNow drops what was gathered
+      return;
+    }
+    size_t written = n > 0 ? static_cast<size_t>(n) : 0;
+    if (written == size) {
+      std::vector<std::string>().swap(pending_);  // an idle connection keeps no capacity
+      pending_bytes_ = 0;
+      OnWrite(size, 0);
+      return;
+    }
+    auto* w = new WriteReq;
+    w->data.swap(pending_);
+    w->size = size;
+    pending_bytes_ = 0;
+    w->req.data = this;
+    size_t skip = written;
+    size_t first = 0;
+    while (skip >= bufs[first].len) skip -= bufs[first++].len;
+    bufs[first].base += skip;
+    bufs[first].len -= static_cast<unsigned>(skip);
+    int rc = uv_write(&w->req, stream, bufs.data() + first,
+                      static_cast<unsigned>(bufs.size() - first), &OnWriteCb);  // copies bufs
     if (rc != 0) {
       // The callback will not run: release here.
       queued_bytes_ -= w->size;
@@ -267,7 +290,11 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
 
   // --- llhttp callbacks (via trampolines) ---
   int OnMessageBegin() {
-    req_ = HttpRequest{};
+    if (req_ == nullptr) {
+      req_ = std::make_unique<HttpRequest>();
+    } else {
+      *req_ = HttpRequest{};
+    }
     url_.clear();
     field_.clear();
     value_.clear();
@@ -302,7 +329,7 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
     for (char& ch : name) {
       if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
     }
-    req_.headers.emplace_back(std::move(name), std::string(Trim(value_)));
+    req_->headers.emplace_back(std::move(name), std::string(Trim(value_)));
     field_.clear();
     value_.clear();
     return CountHeaderBytes(4);  // ": " and CRLF
@@ -310,12 +337,13 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
   int OnHeadersComplete() {
     headers_complete_ = true;
     uv_timer_stop(&timer_);
-    req_.method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
-    req_.target = url_;
-    internal::ParseTarget(url_, req_.path, req_.query);
-    req_.keep_alive = llhttp_should_keep_alive(&parser_) != 0;
-    req_.upgrade = parser_.upgrade != 0;
-    if (req_.Header("transfer-encoding").has_value() && req_.Header("content-length").has_value()) {
+    req_->method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
+    req_->target = url_;
+    internal::ParseTarget(url_, req_->path, req_->query);
+    req_->keep_alive = llhttp_should_keep_alive(&parser_) != 0;
+    req_->upgrade = parser_.upgrade != 0;
+    if (req_->Header("transfer-encoding").has_value() &&
+        req_->Header("content-length").has_value()) {
       SetPendingError(400, "BAD_REQUEST",
                       "Transfer-Encoding and Content-Length must not both be present");
       return -1;
@@ -325,17 +353,17 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
       SetPendingError(413, "PAYLOAD_TOO_LARGE", BodyLimitMessage());
       return -1;
     }
-    if (auto expect = req_.Header("expect"); expect && EqualsIgnoreCase(*expect, "100-continue")) {
+    if (auto expect = req_->Header("expect"); expect && EqualsIgnoreCase(*expect, "100-continue")) {
       Send("HTTP/1.1 100 Continue\r\n\r\n");
     }
     return 0;
   }
   int OnBody(const char* at, size_t n) {
-    if (static_cast<int64_t>(req_.body.size() + n) > server_->options_.max_body_bytes) {
+    if (static_cast<int64_t>(req_->body.size() + n) > server_->options_.max_body_bytes) {
       SetPendingError(413, "PAYLOAD_TOO_LARGE", BodyLimitMessage());
       return HPE_USER;
     }
-    req_.body.append(at, n);
+    req_->body.append(at, n);
     return 0;
   }
   int OnMessageComplete() {
@@ -432,12 +460,12 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
   void Respond(uint64_t request_id, HttpResponse response) {
     if (closed_ || close_requested_ || !awaiting_response_ || request_id != request_id_) return;
     awaiting_response_ = false;
-    server_->cors_.Decorate(req_, response);
-    bool keep_alive = req_.keep_alive && !response.close && !close_after_response_ &&
-                      !server_->shutting_down_ && !req_.upgrade;
+    server_->cors_.Decorate(*req_, response);
+    bool keep_alive = req_->keep_alive && !response.close && !close_after_response_ &&
+                      !server_->shutting_down_ && !req_->upgrade;
     server_->CountResponse(response.status);
     std::string bytes = response.Serialize(keep_alive);
-    if (req_.method == "HEAD" && response.body.size() <= bytes.size()) {
+    if (req_->method == "HEAD" && response.body.size() <= bytes.size()) {
       bytes.resize(bytes.size() - response.body.size());
     }
     Send(std::move(bytes));
@@ -578,7 +606,7 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
                         std::string("malformed HTTP request: ") + llhttp_errno_name(err));
       }
       HttpResponse r = HttpResponse::Error(pending_status_, pending_code_, pending_message_);
-      server_->cors_.Decorate(req_, r);
+      server_->cors_.Decorate(*req_, r);
       server_->CountResponse(r.status);
       Send(r.Serialize(false));
       Close();
@@ -599,14 +627,14 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
     awaiting_response_ = true;
     ++request_id_;
     if (server_->requests_ != nullptr) server_->requests_->Inc();
-    auto upgrade = req_.Header("upgrade");
-    if (req_.upgrade && upgrade.has_value() && EqualsIgnoreCase(*upgrade, "websocket")) {
+    auto upgrade = req_->Header("upgrade");
+    if (req_->upgrade && upgrade.has_value() && EqualsIgnoreCase(*upgrade, "websocket")) {
       HandleUpgrade();
       return;
     }
     std::weak_ptr<Connection> weak = keep;
     uint64_t id = request_id_;
-    server_->handler_(req_, [weak, id](HttpResponse response) {
+    server_->handler_(*req_, [weak, id](HttpResponse response) {
       if (auto c = weak.lock()) c->Respond(id, std::move(response));
     });
   }
@@ -614,12 +642,12 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
   void HandleUpgrade() {
     uint64_t id = request_id_;
     if (server_->upgrade_handler_ == nullptr) {
-      Respond(id, HttpResponse::Error(404, "NOT_FOUND", "no WebSocket endpoint at " + req_.path));
+      Respond(id, HttpResponse::Error(404, "NOT_FOUND", "no WebSocket endpoint at " + req_->path));
       return;
     }
     HttpResponse reject = HttpResponse::Error(400, "BAD_REQUEST", "upgrade refused");
     std::unique_ptr<StreamHandler> handler =
-        server_->upgrade_handler_->Upgrade(req_, *this, reject);
+        server_->upgrade_handler_->Upgrade(*req_, *this, reject);
     if (closed_) return;  // the handler aborted the connection
     if (handler == nullptr) {
       reject.close = true;
@@ -633,7 +661,7 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
     // The HTTP phase is over: an upgraded connection keeps none of its buffers.
     std::string().swap(in_);
     in_off_ = 0;
-    req_ = HttpRequest{};
+    req_.reset();  // 584 bytes an idle WebSocket does not need
     std::string().swap(url_);
     std::string().swap(field_);
     std::string().swap(value_);
@@ -658,7 +686,7 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
   bool peer_eof_ = false;
 
   // The request being parsed or answered.
-  HttpRequest req_;
+  std::unique_ptr<HttpRequest> req_ = std::make_unique<HttpRequest>();  // none once upgraded
   std::string url_, field_, value_;
   size_t header_bytes_ = 0;
   bool headers_complete_ = false;
