@@ -275,13 +275,7 @@ WsConnection::WsConnection(std::shared_ptr<WsHub> hub, Transport& transport,
       transport_(transport),
       options_(options),
       session_(transport, *this, options.max_message_bytes),
-      ping_timer_(std::make_unique<WsTimer>(hub_->loop(), &WsConnection::OnPingTimer, this)),
-      idle_timer_(std::make_unique<WsTimer>(hub_->loop(), &WsConnection::OnIdleTimer, this)),
-      slow_timer_(std::make_unique<WsTimer>(hub_->loop(), &WsConnection::OnSlowTimer, this)),
-      rate_close_timer_(
-          std::make_unique<WsTimer>(hub_->loop(), &WsConnection::OnRateCloseTimer, this)),
-      close_timer_(std::make_unique<WsTimer>(hub_->loop(), &WsConnection::OnCloseTimer, this)),
-      expiry_timer_(std::make_unique<WsTimer>(hub_->loop(), &WsConnection::OnExpiryTimer, this)) {
+      timers_(hub_->loop(), &WsConnection::OnTimers, this) {
   hub_->connections.Add(1);
   if (options_.protocol_connections != nullptr) options_.protocol_connections->Add(1);
 }
@@ -296,13 +290,11 @@ void WsConnection::Start() {
   if (phase_ != Phase::kNew) return;
   phase_ = Phase::kOpen;
   last_rx_ms_ = uv_now(hub_->loop());
-  uint64_t ping_ms =
-      static_cast<uint64_t>(std::max<int64_t>(hub_->config().ping_interval_s, 1)) * 1000;
-  ping_timer_->Start(ping_ms, ping_ms);
-  idle_timer_->Start(IdleMs());
+  timers_.Start(kPingTimer, PingMs());
+  timers_.Start(kIdleTimer, IdleMs());
   if (hub_->access().enabled() && principal_.expires_at != 0) {
     int64_t left = principal_.expires_at - WallClockMs();
-    expiry_timer_->Start(static_cast<uint64_t>(std::max<int64_t>(left, 0)));
+    timers_.Start(kExpiryTimer, static_cast<uint64_t>(std::max<int64_t>(left, 0)));
   }
   OnStart();
 }
@@ -336,7 +328,7 @@ void WsConnection::RecheckAccess() {
   if (phase_ != Phase::kOpen) return;
   auto self = shared_from_this();
   if (principal_.expires_at != 0 && WallClockMs() >= principal_.expires_at) {
-    OnExpiryTimer(this);
+    OnExpiryTimer();
     return;
   }
   auto roles = roles_;  // OnRoleChanged may untrack
@@ -358,14 +350,13 @@ void WsConnection::OnRoleChanged(const DocumentId& /*id*/, Role /*old_role*/, Ro
   if (new_role == Role::kNone) BeginClose(kWsCloseForbidden, "access revoked");
 }
 
-void WsConnection::OnExpiryTimer(void* arg) {
-  auto* c = static_cast<WsConnection*>(arg);
-  if (c->phase_ != Phase::kOpen) return;
-  auto self = c->shared_from_this();
-  QUIRE_LOG(c->hub_->logger(), kInfo, "ws_token_expired")
-      .Str("docId", c->log_document_)
-      .Str("userId", c->principal_.user_id);
-  c->BeginClose(kWsCloseUnauthenticated, "token expired");
+void WsConnection::OnExpiryTimer() {
+  if (phase_ != Phase::kOpen) return;
+  auto self = shared_from_this();
+  QUIRE_LOG(hub_->logger(), kInfo, "ws_token_expired")
+      .Str("docId", log_document_)
+      .Str("userId", principal_.user_id);
+  BeginClose(kWsCloseUnauthenticated, "token expired");
 }
 
 void WsConnection::HandleData(ByteView data) {
@@ -390,7 +381,7 @@ void WsConnection::HandleData(ByteView data) {
 void WsConnection::HandleDrained() {
   initial_allowance_ = 0;
   over_bound_ = false;
-  slow_timer_->Stop();
+  timers_.Stop(kSlowTimer);
 }
 
 void WsConnection::HandleShutdown() { BeginClose(kWsCloseGoingAway, "server shutting down"); }
@@ -400,12 +391,7 @@ void WsConnection::HandleClosed() {
   auto self = shared_from_this();
   bool was_closing = phase_ == Phase::kClosing;
   phase_ = Phase::kClosed;
-  ping_timer_->Stop();
-  idle_timer_->Stop();
-  slow_timer_->Stop();
-  rate_close_timer_->Stop();
-  close_timer_->Stop();
-  expiry_timer_->Stop();
+  timers_.StopAll();
   StopAccessChecks();
   if (!was_closing) OnClosing();
   QUIRE_LOG(hub_->logger(), kInfo, "ws_closed")
@@ -443,6 +429,10 @@ size_t WsConnection::Bound() const {
   return static_cast<size_t>(hub_->config().send_queue_bytes) + initial_allowance_;
 }
 
+uint64_t WsConnection::PingMs() const {
+  return static_cast<uint64_t>(std::max<int64_t>(hub_->config().ping_interval_s, 1)) * 1000;
+}
+
 uint64_t WsConnection::IdleMs() const {
   return static_cast<uint64_t>(std::max<int64_t>(hub_->config().idle_timeout_s, 1)) * 1000;
 }
@@ -476,7 +466,7 @@ bool WsConnection::Admit(size_t n, Delivery delivery) {
   }
   if (queued + n > Bound() && !over_bound_) {
     over_bound_ = true;
-    slow_timer_->Start(kSlowConsumerGraceMs);
+    timers_.Start(kSlowTimer, kSlowConsumerGraceMs);
   }
   return true;
 }
@@ -518,7 +508,7 @@ bool WsConnection::WithinRateLimit() {
   // Close from a fresh stack: inside Feed, wslay would send the close frame ahead of the
   // answers still queued as data messages.
   rate_limited_ = true;
-  rate_close_timer_->Start(0);
+  timers_.Start(kRateCloseTimer, 0);
   return false;
 }
 
@@ -579,73 +569,75 @@ void WsConnection::BeginClose(uint16_t code, std::string_view reason) {
 void WsConnection::EnterClosing() {
   if (phase_ != Phase::kOpen) return;
   phase_ = Phase::kClosing;
-  ping_timer_->Stop();
-  idle_timer_->Stop();
-  slow_timer_->Stop();
-  expiry_timer_->Stop();
+  timers_.Stop(kPingTimer);
+  timers_.Stop(kIdleTimer);
+  timers_.Stop(kSlowTimer);
+  timers_.Stop(kExpiryTimer);
   StopAccessChecks();
   OnClosing();
   close_stage_ = 0;
-  close_timer_->Start(0);
+  timers_.Start(kCloseTimer, 0);
 }
 
-void WsConnection::OnPingTimer(void* arg) {
+// Runs every deadline that is due, in the order of Timer. A handler may close the transport,
+// which may drop the last owner of this connection: keep it alive until all have run.
+void WsConnection::OnTimers(void* arg) {
   auto* c = static_cast<WsConnection*>(arg);
-  if (c->phase_ != Phase::kOpen) return;
-  c->session_.SendPing();
-  c->SyncBytesOut();
-}
-
-void WsConnection::OnIdleTimer(void* arg) {
-  auto* c = static_cast<WsConnection*>(arg);
-  if (c->phase_ != Phase::kOpen) return;
   auto self = c->shared_from_this();
-  uint64_t silent = uv_now(c->hub_->loop()) - c->last_rx_ms_;
-  if (silent >= c->IdleMs()) {
-    QUIRE_LOG(c->hub_->logger(), kInfo, "ws_idle_timeout")
-        .Str("docId", c->log_document_)
-        .Str("userId", c->log_user_);
-    c->BeginClose(kWsCloseNormal, "idle timeout");
+  uint32_t due = c->timers_.TakeDue();
+  if (due & (1u << kPingTimer)) c->OnPingTimer();
+  if (due & (1u << kIdleTimer)) c->OnIdleTimer();
+  if (due & (1u << kSlowTimer)) c->OnSlowTimer();
+  if (due & (1u << kRateCloseTimer)) c->OnRateCloseTimer();
+  if (due & (1u << kCloseTimer)) c->OnCloseTimer();
+  if (due & (1u << kExpiryTimer)) c->OnExpiryTimer();
+}
+
+void WsConnection::OnPingTimer() {
+  if (phase_ != Phase::kOpen) return;
+  timers_.Start(kPingTimer, PingMs());
+  session_.SendPing();
+  SyncBytesOut();
+}
+
+void WsConnection::OnIdleTimer() {
+  if (phase_ != Phase::kOpen) return;
+  uint64_t silent = uv_now(hub_->loop()) - last_rx_ms_;
+  if (silent >= IdleMs()) {
+    QUIRE_LOG(hub_->logger(), kInfo, "ws_idle_timeout")
+        .Str("docId", log_document_)
+        .Str("userId", log_user_);
+    BeginClose(kWsCloseNormal, "idle timeout");
     return;
   }
-  c->idle_timer_->Start(c->IdleMs() - silent);
+  timers_.Start(kIdleTimer, IdleMs() - silent);
 }
 
-void WsConnection::OnSlowTimer(void* arg) {
-  auto* c = static_cast<WsConnection*>(arg);
-  if (c->phase_ != Phase::kOpen) return;
-  auto self = c->shared_from_this();
-  if (c->session_.queued_bytes() > c->Bound()) {
-    c->SlowConsumer();
+void WsConnection::OnSlowTimer() {
+  if (phase_ != Phase::kOpen) return;
+  if (session_.queued_bytes() > Bound()) {
+    SlowConsumer();
   } else {
-    c->over_bound_ = false;
+    over_bound_ = false;
   }
 }
 
-void WsConnection::OnRateCloseTimer(void* arg) {
-  auto* c = static_cast<WsConnection*>(arg);
-  auto self = c->shared_from_this();
-  c->BeginClose(kWsClosePolicyViolation, "message rate limit");
-}
+void WsConnection::OnRateCloseTimer() { BeginClose(kWsClosePolicyViolation, "message rate limit"); }
 
-void WsConnection::OnCloseTimer(void* arg) {
-  auto* c = static_cast<WsConnection*>(arg);
-  if (c->phase_ == Phase::kClosed) return;
-  // The transport may call HandleClosed() synchronously and the handler be destroyed; keep
-  // this object alive until we return.
-  auto self = c->shared_from_this();
-  if (c->close_stage_ == 0) {
-    c->close_stage_ = 1;
+void WsConnection::OnCloseTimer() {
+  if (phase_ == Phase::kClosed) return;
+  if (close_stage_ == 0) {
+    close_stage_ = 1;
     // The peer may take what is queued (at most twice the bound) and our close frame as long
     // as it would be allowed to stay silent; then the socket is aborted.
-    c->close_timer_->Start(c->IdleMs());
-    if (c->paused_) {
-      c->paused_ = false;
-      c->transport_.ResumeReading();  // read the peer's close reply rather than reset
+    timers_.Start(kCloseTimer, IdleMs());
+    if (paused_) {
+      paused_ = false;
+      transport_.ResumeReading();  // read the peer's close reply rather than reset
     }
-    c->transport_.Close();
+    transport_.Close();
   } else {
-    c->transport_.Abort();
+    transport_.Abort();
   }
 }
 

@@ -94,6 +94,7 @@
 #include "core/types.h"
 #include "io/access.h"
 #include "io/http_message.h"
+#include "io/internal/ws_timer.h"
 #include "io/metrics.h"
 #include "io/room.h"
 #include "io/transport.h"
@@ -103,10 +104,6 @@
 struct uv_loop_s;
 
 namespace quire::io {
-
-namespace internal {
-class WsTimer;
-}  // namespace internal
 
 class WsConnection;
 
@@ -299,25 +296,32 @@ class WsConnection : public std::enable_shared_from_this<WsConnection>,
   bool Admit(size_t n, Delivery delivery);
   void SyncBytesOut();
   void EnterClosing();
+  uint64_t PingMs() const;
   uint64_t IdleMs() const;
   size_t MaxInflightBytes() const;
 
-  static void OnPingTimer(void* arg);
-  static void OnIdleTimer(void* arg);
-  static void OnSlowTimer(void* arg);
-  static void OnRateCloseTimer(void* arg);
-  static void OnCloseTimer(void* arg);
-  static void OnExpiryTimer(void* arg);
+  // The deadlines on timers_ (one libuv handle for all of them).
+  enum Timer {
+    kPingTimer,
+    kIdleTimer,
+    kSlowTimer,
+    kRateCloseTimer,
+    kCloseTimer,
+    kExpiryTimer,
+    kTimerCount
+  };
+  static void OnTimers(void* arg);
+  void OnPingTimer();
+  void OnIdleTimer();
+  void OnSlowTimer();
+  void OnRateCloseTimer();
+  void OnCloseTimer();
+  void OnExpiryTimer();
   void StopAccessChecks();
 
   WsConnectionOptions options_;
   WebSocketSession session_;
-  std::unique_ptr<internal::WsTimer> ping_timer_;
-  std::unique_ptr<internal::WsTimer> idle_timer_;
-  std::unique_ptr<internal::WsTimer> slow_timer_;
-  std::unique_ptr<internal::WsTimer> rate_close_timer_;
-  std::unique_ptr<internal::WsTimer> close_timer_;
-  std::unique_ptr<internal::WsTimer> expiry_timer_;
+  internal::WsTimerSet<kTimerCount> timers_;
 
   Phase phase_ = Phase::kNew;
   Principal principal_;

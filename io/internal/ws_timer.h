@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <limits>
 
 namespace quire::io::internal {
 
@@ -51,6 +52,68 @@ class WsTimer {
   Fn fn_;
   void* arg_;
   uv_timer_t* handle_ = nullptr;
+};
+
+// WsTimerSet: N one-shot deadlines of one owner on one WsTimer (so one libuv handle). A
+// WebSocket connection has six (ping, idle, slow reader, rate close, close, token expiry);
+// six handles cost an idle connection ~500 bytes. The owner's callback runs when at least one
+// deadline is due and calls TakeDue() to learn which ones. Loop thread only.
+template <int N>
+class WsTimerSet {
+  static_assert(N > 0 && N <= 32, "deadlines are reported as a 32-bit mask");
+
+ public:
+  WsTimerSet(uv_loop_t* loop, WsTimer::Fn fn, void* arg) : loop_(loop), timer_(loop, fn, arg) {
+    for (uint64_t& d : due_) d = kNever;
+  }
+
+  // (Re)arms deadline `slot` at `timeout_ms` from the loop's now.
+  void Start(int slot, uint64_t timeout_ms) {
+    due_[slot] = uv_now(loop_) + timeout_ms;
+    Rearm();
+  }
+  void Stop(int slot) {
+    if (due_[slot] == kNever) return;
+    due_[slot] = kNever;
+    Rearm();
+  }
+  void StopAll() {
+    for (uint64_t& d : due_) d = kNever;
+    timer_.Stop();
+  }
+  bool active(int slot) const { return due_[slot] != kNever; }
+
+  // The deadlines due now (bit i: slot i), disarmed; the others stay armed.
+  uint32_t TakeDue() {
+    uint64_t now = uv_now(loop_);
+    uint32_t mask = 0;
+    for (int i = 0; i < N; ++i) {
+      if (due_[i] <= now) {
+        due_[i] = kNever;
+        mask |= 1u << i;
+      }
+    }
+    Rearm();
+    return mask;
+  }
+
+ private:
+  static constexpr uint64_t kNever = std::numeric_limits<uint64_t>::max();
+
+  void Rearm() {
+    uint64_t next = kNever;
+    for (uint64_t d : due_) next = d < next ? d : next;
+    if (next == kNever) {
+      timer_.Stop();
+      return;
+    }
+    uint64_t now = uv_now(loop_);
+    timer_.Start(next > now ? next - now : 0);
+  }
+
+  uv_loop_t* loop_;
+  WsTimer timer_;
+  uint64_t due_[N];
 };
 
 }  // namespace quire::io::internal
