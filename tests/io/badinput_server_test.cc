@@ -6,28 +6,33 @@
 // HTTP (fresh connection per case; `{doc}` is an existing document's id)
 // | case                                  | expected answer                                      |
 // |---------------------------------------|------------------------------------------------------|
-// | see kHttpCases: name, raw bytes, status, error.code, whether the server closes            |
+// | see HttpCases(): name, raw bytes, status, error.code, whether the server closes           |
 // | slow headers (never finished)         | closed after header_timeout_s, no answer             |
 // | 1000 pipelined requests in one write  | 1000 answers 200, in order                           |
 // | good request pipelined after a bad one| 400, close; the second is never answered             |
+// | thousands of GETs pipelined in one    | no longer read once 1 MiB of answers waits; that     |
+// |   write, then more, never reading     |   queue stays <= 1 MiB + one answer; others served;  |
+// |                                       |   everything freed when the client goes              |
 //
 // WebSocket (joined client; raw frames)
-// | see kWsFrameCases: name, raw frames, expected close code (or error message kept open)    |
+// | see WsFrameCases(): name, raw frames, expected close code (or error message kept open)   |
 // | abrupt disconnect at each handshake stage (TCP only, partial request, request unread,   |
 // |   after 101 half a frame, RST while joined) | no answer owed; gauge back to 0; others served |
 //
 // JSON protocol (joined client; one text message)
-// | see kJsonCases: name, message, expected `error` code (connection stays open)             |
+// | see JsonCases(): name, message, expected `error` code (connection stays open)            |
 // | 10,000 messages in one burst          | `error` RATE_LIMITED, then close 1008                |
 //
 // Yjs update bytes (document with crdt "yjs")
-// | see kYjsCases: name, delta bytes (hex), expected INVALID_UPDATE or ack                   |
+// | see YjsCases(): name, delta bytes (hex), expected INVALID_UPDATE or ack                  |
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cerrno>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -417,6 +422,104 @@ void Reset(int fd) {
   linger l{1, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
   ::close(fd);
+}
+
+// The server's cap on the answers a connection may have queued (io/http_server.cc
+// kMaxQueuedAnswers). It is checked before a request is parsed, so one answer may go past it:
+// the slack is far more than a /healthz answer.
+constexpr int64_t kAnswerCap = 1 << 20;
+constexpr int64_t kOneAnswerSlack = 64 << 10;
+
+// The value of `name` in a Prometheus text page; -1 when absent.
+int64_t PrometheusValue(const std::string& page, const std::string& name) {
+  size_t pos = page.find("\n" + name + " ");
+  if (pos == std::string::npos) return -1;
+  return static_cast<int64_t>(std::stod(page.substr(pos + name.size() + 2)));
+}
+
+TEST_CASE("PipeliningClientThatNeverReadsIsNoLongerReadOnceItsAnswersReachTheCap",
+          "[badinput][http]") {
+  WsHarness h;
+  // A small fixed receive window: the kernel holds few answers for the client, so the
+  // server's own queue is what fills up.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  int window = 16 << 10;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &window, sizeof window);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(h.port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+
+  std::string thousand;
+  for (int i = 0; i < 1000; ++i) thousand += Get("/healthz");
+  // 5000 GETs in one write, then the client keeps writing and never reads.
+  SendAll(fd, thousand + thousand + thousand + thousand + thousand);
+  REQUIRE(::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK) == 0);
+  // Beyond the kernel's buffers on both sides (a few MiB) only a server that kept reading
+  // takes more: 64 MiB of requests would be over a million answers.
+  constexpr int64_t kWriteLimit = 64 << 20;
+  int64_t written = 5000 * static_cast<int64_t>(Get("/healthz").size());
+  size_t offset = 0;  // into `thousand`: writes may stop inside a request
+  // Writes what the socket takes within `ms`; returns the bytes written.
+  auto write_for = [&](int ms) {
+    int64_t n_total = 0;
+    auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    while (std::chrono::steady_clock::now() < end && written < kWriteLimit) {
+      ssize_t n = ::send(fd, thousand.data() + offset, thousand.size() - offset, MSG_NOSIGNAL);
+      if (n > 0) {
+        offset = (offset + static_cast<size_t>(n)) % thousand.size();
+        written += n;
+        n_total += n;
+        continue;
+      }
+      REQUIRE((n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)));
+      pollfd p{fd, POLLOUT, 0};
+      ::poll(&p, 1, 50);
+    }
+    return n_total;
+  };
+  // Until a full second passes in which the client could write nothing and the server parsed
+  // no request (bounded: a server that keeps reading reaches kWriteLimit first).
+  auto start = std::chrono::steady_clock::now();
+  int64_t parsed = h.Metric("quire_http_requests_total");
+  for (;;) {
+    int64_t wrote = write_for(1000);
+    int64_t now_parsed = h.Metric("quire_http_requests_total");
+    if ((wrote == 0 && now_parsed == parsed) || written >= kWriteLimit ||
+        std::chrono::steady_clock::now() - start > std::chrono::seconds(60)) {
+      break;
+    }
+    parsed = now_parsed;
+  }
+  INFO("client wrote " << written << " bytes, server parsed " << parsed << " requests");
+  CHECK(written < kWriteLimit);  // the server stopped reading
+  CHECK(parsed < written / static_cast<int64_t>(Get("/healthz").size()));
+
+  // Meanwhile other clients are served, and none of the flood is parsed any more.
+  auto metrics = HttpRequestOnce(h.port(), "GET", "/metrics");
+  REQUIRE(metrics.has_value());
+  REQUIRE(metrics->status == 200);
+  ExpectServing(h.port());
+  ExpectServing(h.port());
+  CHECK(h.Metric("quire_http_requests_total") == parsed + 3);
+  // Bounded server memory: the answers waiting for the client stay at the cap.
+  int64_t queued = PrometheusValue(metrics->body, "quire_send_queue_bytes");
+  WARN("never-reading pipeliner: " << written << " bytes written, " << parsed
+                                   << " requests parsed, " << queued << " answer bytes queued");
+  CHECK(queued >= 0);
+  CHECK(queued <= kAnswerCap + kOneAnswerSlack);
+
+  // Once it goes, so does everything it held.
+  Reset(fd);
+  for (int i = 0; i < 250 && h.Metric("quire_http_connections") != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  CHECK(h.Metric("quire_http_connections") == 0);
+  auto after = HttpRequestOnce(h.port(), "GET", "/metrics");
+  REQUIRE(after.has_value());
+  CHECK(PrometheusValue(after->body, "quire_send_queue_bytes") == 0);
 }
 
 TEST_CASE("AbruptDisconnectsAtEveryHandshakeStageLeaveNothingBehind", "[badinput][ws]") {
