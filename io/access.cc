@@ -1,6 +1,7 @@
 #include "io/access.h"
 
 #include <algorithm>
+#include <cctype>
 #include <utility>
 
 #include "io/http_message.h"
@@ -110,9 +111,16 @@ std::unique_ptr<AccessControl> MakeOpenAccessControl(
 
 std::string TokenFromRequest(const HttpRequest& request) {
   if (auto header = request.Header("authorization")) {
-    constexpr std::string_view kBearer = "Bearer ";
-    if (header->size() > kBearer.size() && header->substr(0, kBearer.size()) == kBearer) {
-      return std::string(header->substr(kBearer.size()));
+    constexpr std::string_view kBearer = "bearer";
+    std::string_view value = *header;
+    bool bearer = value.size() > kBearer.size() && (value[kBearer.size()] == ' ') &&
+                  std::equal(kBearer.begin(), kBearer.end(), value.begin(), [](char k, char c) {
+                    return k == std::tolower(static_cast<unsigned char>(c));
+                  });
+    if (bearer) {
+      value.remove_prefix(kBearer.size());
+      while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+      if (!value.empty()) return std::string(value);
     }
   }
   if (auto token = request.Query("token")) return std::string(*token);

@@ -90,7 +90,8 @@ Result<std::unique_ptr<AccessControl>> MakeAccessControl(const Config& config,
                                                          const projection::DocumentService& docs,
                                                          const Clock& clock);
 
-// The bearer token of `request`: the `Authorization: Bearer` header, else the `token` query
+// The bearer token of `request`: the `Authorization: Bearer` header (the scheme matched without
+// regard to case, RFC 7235 section 2.1; spaces after it skipped), else the `token` query
 // parameter (percent-decoded), else empty.
 std::string TokenFromRequest(const HttpRequest& request);
 

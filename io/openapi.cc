@@ -176,6 +176,18 @@ constexpr const char* kOpenApi = R"json({
         {"name": "id", "in": "path", "required": true, "schema": {"type": "string"}},
         {"name": "userId", "in": "path", "required": true, "description": "the grantee: a token's sub", "schema": {"type": "string", "minLength": 1, "maxLength": 128}}
       ],
+      "get": {
+        "summary": "One user's role (owner only): the grant, or owner for the document's owner",
+        "operationId": "getPermission",
+        "responses": {
+          "200": {"description": "The user's role", "content": {"application/json": {"schema": {"type": "object", "required": ["userId", "role"], "properties": {
+            "userId": {"type": "string"}, "role": {"type": "string", "enum": ["viewer", "editor", "owner"]}}}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "401": {"$ref": "#/components/responses/Unauthenticated"},
+          "403": {"$ref": "#/components/responses/Forbidden"},
+          "404": {"description": "NOT_FOUND: no such document (or the caller may not know of it), or the user holds no grant", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        }
+      },
       "put": {
         "summary": "Grant or change a role (owner only); appends a permission event unless the grant is already so",
         "operationId": "putPermission",

@@ -321,8 +321,8 @@ void RestApi::HandleDocuments(const HttpRequest& request, HttpResponder respond)
     std::string_view user = std::string_view(sub).substr(std::string_view("permissions").size());
     if (!user.empty()) user.remove_prefix(1);
     if (sub != "permissions" && user.empty()) return respond(NotFound("no route for " + path));
-    route(user.empty() ? "GET" : "PUT, DELETE", [&] {
-      if (user.empty() ? m != "GET" : (m != "PUT" && m != "DELETE")) return false;
+    route(user.empty() ? "GET" : "GET, PUT, DELETE", [&] {
+      if (user.empty() ? m != "GET" : (m != "GET" && m != "PUT" && m != "DELETE")) return false;
       Permissions(request, id, user, caller, respond);
       return true;
     });
@@ -519,6 +519,8 @@ void RestApi::DeleteDocument(const std::string& id, const RestCaller& caller,
 }
 
 // GET .../permissions: {"owner": id, "items": [{"userId", "role"}]} (grants by user id).
+// GET .../permissions/{userId}: 200 {"userId", "role"} ("owner" for the owner), 404 when the
+// user holds no grant.
 // PUT .../permissions/{userId} {"role": "viewer" | "editor"}: 200 {"userId", "role", "seq"}
 // (seq = the permission event's, or the head when the grant was already so: no event).
 // DELETE .../permissions/{userId}: 204; a permission event only when a grant was removed.
@@ -538,6 +540,17 @@ void RestApi::Permissions(const HttpRequest& request, const std::string& id, std
   }
   if (user.size() > 128 || !CountUtf8CodePoints(user).has_value()) {
     return respond(FieldError("userId", "must be 1 to 128 bytes of UTF-8"));
+  }
+  if (request.method == "GET") {
+    std::string grantee(user);
+    if (grantee == record.owner_id) {
+      return respond(JsonResponse(200, {{"userId", grantee}, {"role", RoleName(Role::kOwner)}}));
+    }
+    auto grant = record.grants.find(grantee);
+    if (grant == record.grants.end()) {
+      return respond(NotFound("'" + grantee + "' holds no grant on '" + id + "'"));
+    }
+    return respond(JsonResponse(200, {{"userId", grantee}, {"role", grant->second}}));
   }
   if (user == record.owner_id) {
     return respond(FieldError("userId", "is the owner, whose role cannot change"));

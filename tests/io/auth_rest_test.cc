@@ -82,6 +82,7 @@ const RouteCase kRoutes[] = {
     {"name-version", "POST", "/versions", R"({"name":"v1"})", Role::kEditor, 201},
     {"fork", "POST", "/fork", "{}", Role::kEditor, 201},
     {"permissions", "GET", "/permissions", "", Role::kOwner, 200},
+    {"one grant", "GET", "/permissions/ed", "", Role::kOwner, 200},
     {"grant", "PUT", "/permissions/zed", R"({"role":"viewer"})", Role::kOwner, 200},
     {"revoke", "DELETE", "/permissions/vw", "", Role::kOwner, 204},
 };
@@ -234,6 +235,59 @@ TEST_CASE("PermissionChangesAreEventsAndTakeEffectAtOnce", "[auth][rest]") {
   CHECK(Call(authed, "GET", base + "/permissions", owner).Json()["items"] ==
         json::parse(R"([{"userId":"ed","role":"editor"}])"));
   REQUIRE(authed.Stop().ok());
+}
+
+TEST_CASE("OwnerReadsOneUsersRoleAndAUserWithoutAGrantIs404", "[auth][rest]") {
+  TestServer server(AuthConfig());
+  REQUIRE(server.Start().ok());
+  MakeSharedDocument(server, "d");
+  const std::string base = "/api/v1/documents/d/permissions/";
+  std::string owner = Token("owner");
+  HttpResult ed = Call(server, "GET", base + "ed", owner);
+  REQUIRE(ed.status == 200);
+  CHECK(ed.Json() == json{{"userId", "ed"}, {"role", "editor"}});
+  CHECK(Call(server, "GET", base + "vw", owner).Json() ==
+        json{{"userId", "vw"}, {"role", "viewer"}});
+  CHECK(Call(server, "GET", base + "owner", owner).Json() ==
+        json{{"userId", "owner"}, {"role", "owner"}});
+  HttpResult nobody = Call(server, "GET", base + "nobody", owner);
+  CHECK(nobody.status == 404);
+  CHECK(nobody.ErrorCode() == "NOT_FOUND");
+  // A revoked grant is gone; a new one shows at once.
+  REQUIRE(Call(server, "DELETE", base + "vw", owner).status == 204);
+  CHECK(Call(server, "GET", base + "vw", owner).status == 404);
+  REQUIRE(Call(server, "PUT", base + "zed", owner, R"({"role":"editor"})").status == 200);
+  CHECK(Call(server, "GET", base + "zed", owner).Json()["role"] == "editor");
+  // Only the owner may ask; the route lists its methods.
+  CHECK(Call(server, "GET", base + "ed", Token("ed")).status == 403);
+  CHECK(Call(server, "GET", base + "ed", "").status == 401);
+  HttpResult post = Call(server, "POST", base + "ed", owner, "{}");
+  CHECK(post.status == 405);
+  CHECK(post.Header("allow") == "GET, PUT, DELETE");
+  REQUIRE(server.Stop().ok());
+}
+
+TEST_CASE("BearerSchemeIsMatchedWithoutRegardToCase", "[auth][rest]") {
+  TestServer server(AuthConfig());
+  REQUIRE(server.Start().ok());
+  MakeSharedDocument(server, "d");
+  std::string token = Token("vw");
+  for (std::string scheme : {"Bearer ", "bearer ", "BEARER ", "bEaReR ", "Bearer   "}) {
+    INFO("'" << scheme << "'");
+    auto r = HttpRequestOnce(server.port(), "GET", "/api/v1/documents/d", {},
+                             {{"Authorization", scheme + token}});
+    REQUIRE(r.has_value());
+    CHECK(r->status == 200);
+  }
+  for (std::string value :
+       {"Bearer" + token, "Basic " + token, "Bearerx " + token, std::string("Bearer ")}) {
+    INFO("'" << value << "'");
+    auto r = HttpRequestOnce(server.port(), "GET", "/api/v1/documents/d", {},
+                             {{"Authorization", value}});
+    REQUIRE(r.has_value());
+    CHECK(r->status == 401);
+  }
+  REQUIRE(server.Stop().ok());
 }
 
 TEST_CASE("BadTokensAreAnsweredUnauthenticated", "[auth][rest]") {

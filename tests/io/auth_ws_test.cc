@@ -129,6 +129,10 @@ TEST_CASE("UpgradesNeedAValidTokenAndARole", "[auth][ws]") {
     CHECK(WsClient::Connect(f.server->port(),
                             path + "?token=" + Token("guest", {{"docs", {{"doc", "viewer"}}}}))
               .ok());
+    // The auth-scheme is matched without regard to case (RFC 7235).
+    WsConnectOptions lower_case;
+    lower_case.extra_headers.push_back("Authorization: bearer " + Token("vw"));
+    CHECK(WsClient::Connect(f.server->port(), path, lower_case).ok());
   }
 }
 
