@@ -34,8 +34,11 @@ class OpenAccessControl final : public AccessControl {
 class TokenAccessControl final : public AccessControl {
  public:
   TokenAccessControl(std::unique_ptr<JwtVerifier> verifier, const projection::DocumentService& docs,
-                     const Clock& clock)
-      : verifier_(std::move(verifier)), docs_(docs), clock_(clock) {}
+                     const Clock& clock, int64_t clock_skew_s)
+      : verifier_(std::move(verifier)),
+        docs_(docs),
+        clock_(clock),
+        clock_skew_ms_(clock_skew_s * 1000) {}
 
   bool enabled() const override { return true; }
 
@@ -62,10 +65,16 @@ class TokenAccessControl final : public AccessControl {
     return role;
   }
 
+  // JwtVerifier refuses a token once now >= exp + skew (whole seconds): the same instant.
+  TimestampMs ExpiresAt(const Principal& principal) const override {
+    return principal.expires_at == 0 ? 0 : principal.expires_at + clock_skew_ms_;
+  }
+
  private:
   std::unique_ptr<JwtVerifier> verifier_;
   const projection::DocumentService& docs_;
   const Clock& clock_;
+  int64_t clock_skew_ms_;
 };
 
 }  // namespace
@@ -79,8 +88,8 @@ Result<std::unique_ptr<AccessControl>> MakeAccessControl(const Config& config,
   }
   auto verifier = JwtVerifier::FromConfig(config);
   if (!verifier.ok()) return verifier.status();
-  return std::unique_ptr<AccessControl>(
-      std::make_unique<TokenAccessControl>(std::move(verifier).value(), docs, clock));
+  return std::unique_ptr<AccessControl>(std::make_unique<TokenAccessControl>(
+      std::move(verifier).value(), docs, clock, config.auth_clock_skew_s));
 }
 
 std::string_view RoleName(Role role) {

@@ -49,6 +49,7 @@ struct Principal {
   // The token's `name` claim when present (presence shows it), else empty.
   std::string name;
   // The token's `exp` in ms since the epoch; 0 when it has none (or access control is off).
+  // Open connections close at AccessControl::ExpiresAt, which adds the clock skew.
   TimestampMs expires_at = 0;
   // Document-scoped grants carried by the token (`docs: {"<id>": "viewer"}`), for share links.
   std::map<DocumentId, Role> document_grants;
@@ -64,13 +65,19 @@ class AccessControl {
   // control is off, the anonymous principal whatever the token. When on: nullopt for a missing,
   // malformed, wrongly signed, expired or not-yet-valid token, with the reason in `*why`
   // (for the 401 body / the close reason; never echoes the token).
-  virtual std::optional<Principal> Authenticate(std::string_view token,
-                                                std::string* why) const = 0;
+  virtual std::optional<Principal> Authenticate(std::string_view token, std::string* why) const = 0;
 
   // `principal`'s role on document `id` now (grants can change at any time: callers holding a
   // connection re-ask at least once a second). kEditor for everyone when access control is off;
   // kNone for documents that do not exist.
   virtual Role RoleFor(const Principal& principal, const DocumentId& id) const = 0;
+
+  // The instant (ms since the epoch, wall clock) from which `principal`'s token is no longer
+  // accepted: a socket authenticated by it is closed with 4401 then. 0: never. The default is
+  // Principal::expires_at; the token access control adds the configured clock skew, the same
+  // tolerance Authenticate allows, so that a token accepted at the upgrade (exp passed by less
+  // than the skew) is not closed at once.
+  virtual TimestampMs ExpiresAt(const Principal& principal) const { return principal.expires_at; }
 };
 
 // The access control of a server with access control off: the anonymous principal, kEditor on

@@ -589,7 +589,8 @@ class HpConnection final : public WsConnection {
     for (const auto& s : open_sessions) {
       if (!c->open()) return;
       if (s->ended) continue;
-      if (s->principal.expires_at != 0 && now >= s->principal.expires_at) {
+      TimestampMs expires_at = c->hub_->access().ExpiresAt(s->principal);
+      if (expires_at != 0 && now >= expires_at) {
         c->BeginClose(kWsCloseUnauthenticated, "token expired");
         return;
       }

@@ -26,7 +26,7 @@ constexpr uint64_t kSlowConsumerGraceMs = 2000;
 // Roles of open connections are re-read this often while access control is on.
 constexpr uint64_t kAccessCheckMs = 1000;
 
-// Principal::expires_at is wall-clock time (a JWT's exp).
+// AccessControl::ExpiresAt is wall-clock time (a JWT's exp plus the clock skew).
 int64_t WallClockMs() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
@@ -292,8 +292,9 @@ void WsConnection::Start() {
   last_rx_ms_ = uv_now(hub_->loop());
   timers_.Start(kPingTimer, PingMs());
   timers_.Start(kIdleTimer, IdleMs());
-  if (hub_->access().enabled() && principal_.expires_at != 0) {
-    int64_t left = principal_.expires_at - WallClockMs();
+  TimestampMs expires_at = hub_->access().enabled() ? hub_->access().ExpiresAt(principal_) : 0;
+  if (expires_at != 0) {
+    int64_t left = expires_at - WallClockMs();
     timers_.Start(kExpiryTimer, static_cast<uint64_t>(std::max<int64_t>(left, 0)));
   }
   OnStart();
@@ -327,7 +328,8 @@ void WsConnection::StopAccessChecks() {
 void WsConnection::RecheckAccess() {
   if (phase_ != Phase::kOpen) return;
   auto self = shared_from_this();
-  if (principal_.expires_at != 0 && WallClockMs() >= principal_.expires_at) {
+  if (TimestampMs expires_at = hub_->access().ExpiresAt(principal_);
+      expires_at != 0 && WallClockMs() >= expires_at) {
     OnExpiryTimer();
     return;
   }

@@ -59,8 +59,9 @@
 //    after OnClosing the connection must not expect more calls except completions.
 // 8. Liveness. A ping every Config::ping_interval_s; silence for Config::idle_timeout_s closes
 //    with 1000 "idle timeout". Server shutdown closes with 1001.
-// 8a. Access (only while AccessControl::enabled()). A principal with Principal::expires_at
-//    has its socket closed with 4401 "token expired" at that time. Every tracked document's
+// 8a. Access (only while AccessControl::enabled()). A principal with an expiry
+//    (AccessControl::ExpiresAt: the token's exp plus the configured clock skew) has its socket
+//    closed with 4401 "token expired" at that time. Every tracked document's
 //    role is re-read (RoleFor) at least once a second by one timer per hub; a change calls
 //    OnRoleChanged(id, old, new), whose default closes the socket with 4403 "access revoked"
 //    when the new role is kNone. Protocols read RoleOn(id) before every write (editor ->

@@ -5,8 +5,12 @@
 // hocuspocus_access_test.cc; this proves the configured pieces fit together.)
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "core/base64.h"
+#include "core/yjs/hocuspocus.h"
 #include "core/yjs/protocol.h"
 #include "tests/support/http_client.h"
 #include "tests/support/jwt_mint.h"
@@ -23,6 +27,12 @@ constexpr const char* kSecret = "ws-auth-secret-0123456789abcdef";
 
 int64_t NowS() {
   return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
@@ -51,13 +61,13 @@ const Bytes kInsertX = B({1, 1, 1, 0, 4, 1, 1, 't', 1, 'x', 0});
 const Bytes kInsertY = B({1, 1, 2, 0, 0x84, 1, 0, 1, 'y', 0});
 std::string Str(const Bytes& b) { return std::string(b.begin(), b.end()); }
 
-// A server with access control on and a Yjs document "doc" owned by "owner", "ed" editor, "vw"
-// viewer.
+// A server with access control on (`clock_skew_s` of tolerance on exp and nbf) and a Yjs
+// document "doc" owned by "owner", "ed" editor, "vw" viewer.
 struct Fixture {
-  explicit Fixture() {
+  explicit Fixture(int64_t clock_skew_s = 0) {
     Config config = TestServer::MemoryConfig();
     config.auth_secret = kSecret;
-    config.auth_clock_skew_s = 0;
+    config.auth_clock_skew_s = clock_skew_s;
     server = std::make_unique<TestServer>(config);
     REQUIRE(server->Start().ok());
     REQUIRE(Call(*server, "POST", "/api/v1/documents", Token("owner"),
@@ -85,6 +95,17 @@ struct Fixture {
   std::unique_ptr<WsClient> Yws(const std::string& token) {
     auto c = WsClient::Connect(server->port(), "/yjs/doc?token=" + token);
     REQUIRE(c.ok());
+    return std::move(*c);
+  }
+  // A Hocuspocus socket with "doc" authenticated by `token` (Authenticated `scope`).
+  std::unique_ptr<WsClient> Hocuspocus(const std::string& token,
+                                       std::string_view scope = yjs::hocuspocus::kScopeReadWrite) {
+    auto c = WsClient::Connect(server->port(), "/hocuspocus");
+    REQUIRE(c.ok());
+    REQUIRE((*c)->SendBinary(yjs::hocuspocus::EncodeAuthToken("doc", token)).ok());
+    auto m = (*c)->Next();
+    REQUIRE(m.ok());
+    REQUIRE(m->data == Str(yjs::hocuspocus::EncodeAuthenticated("doc", scope)));
     return std::move(*c);
   }
   Seq HeadSeq() {
@@ -220,6 +241,42 @@ TEST_CASE("TokenExpiryClosesOpenConnectionsWith4401", "[auth][ws]") {
   CHECK(ElapsedMs(start) >= 900);
   WsHandshake hs;
   CHECK_FALSE(WsClient::Connect(f.server->port(), "/yjs/doc?token=" + short_lived, {}, &hs).ok());
+  CHECK(hs.status == 401);
+}
+
+// Reads `c` until `until_ms` (wall clock); false when the server closed it before.
+bool OpenUntil(WsClient& c, int64_t until_ms) {
+  for (int64_t left = until_ms - WallMs(); left > 0; left = until_ms - WallMs()) {
+    auto m = c.Next(static_cast<int>(left));
+    if (m.ok() && m->kind == WsMessage::Kind::kClose) return false;
+    if (!m.ok() && c.eof()) return false;
+  }
+  return true;
+}
+
+TEST_CASE("OpenSocketsOfATokenWithinTheClockSkewCloseAtExpPlusSkew", "[auth][ws]") {
+  Fixture f(/*clock_skew_s=*/4);
+  // Expired a second ago, within the 4 s of skew: accepted, and valid until exp + 4 s, which
+  // is 2 to 3 s from now (exp is in whole seconds).
+  int64_t exp = NowS() - 1;
+  std::string token = Token("ed", {{"exp", exp}});
+  int64_t deadline_ms = (exp + 4) * 1000;
+  auto json_client = f.Json(token);
+  auto yws = f.Yws(token);
+  auto hocuspocus = f.Hocuspocus(token);
+  // Nobody is closed before the deadline...
+  CHECK(OpenUntil(*json_client, deadline_ms - 300));
+  CHECK(OpenUntil(*yws, deadline_ms - 200));
+  CHECK(OpenUntil(*hocuspocus, deadline_ms - 100));
+  // ...and everyone with 4401 soon after it (Hocuspocus checks once a second).
+  CHECK(CloseCode(*json_client, 3000) == 4401);
+  CHECK(CloseCode(*yws, 3000) == 4401);
+  CHECK(CloseCode(*hocuspocus, 3000) == 4401);
+  CHECK(WallMs() >= deadline_ms);
+  CHECK(WallMs() - deadline_ms <= 1500);
+  // Past exp + skew the token is refused.
+  WsHandshake hs;
+  CHECK_FALSE(WsClient::Connect(f.server->port(), "/yjs/doc?token=" + token, {}, &hs).ok());
   CHECK(hs.status == 401);
 }
 
