@@ -371,7 +371,9 @@ class JsonConnection final : public WsConnection, public RoomMember {
   }
 
   void SubmitUpdate(ws::ClientMessage m, uint64_t received_ns) {
-    ActorId actor = m.actor_id.empty() ? params_.user_id : m.actor_id;
+    // With access control on, the actor is the token's sub (params_.user_id): a client-given
+    // actorId is ignored, so nobody can write history in another user's name.
+    ActorId actor = m.actor_id.empty() || hub_->access().enabled() ? params_.user_id : m.actor_id;
     ++room_->pending_appends;
     size_t bytes = m.delta.size();
     AppendStarted(bytes);

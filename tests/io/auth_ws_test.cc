@@ -244,6 +244,31 @@ TEST_CASE("TokenExpiryClosesOpenConnectionsWith4401", "[auth][ws]") {
   CHECK(hs.status == 401);
 }
 
+TEST_CASE("TheActorOfAnUpdateIsTheTokensSubWhateverActorIdTheClientSends", "[auth][ws]") {
+  Fixture f;
+  auto viewer = f.Json(Token("vw"));
+  auto editor = f.Json(Token("ed"));
+  REQUIRE(editor->SendJson(UpdateMessage("ed-1", Str(kInsertX), "mallory")).ok());
+  auto ack = editor->NextOfType("ack");
+  REQUIRE(ack.ok());
+  auto relay = viewer->NextOfType("remote_update");
+  REQUIRE(relay.ok());
+  CHECK((*relay)["actorId"] == "ed");
+  json history =
+      Call(*f.server, "GET", "/api/v1/documents/doc/history?order=desc&limit=1", Token("owner"))
+          .Json();
+  REQUIRE(history["items"].size() == 1);
+  CHECK(history["items"][0]["seq"] == (*ack)["seq"]);
+  CHECK(history["items"][0]["actorId"] == "ed");
+  // A newcomer's catch-up (no `state` with sinceSeq) names the same actor.
+  auto late =
+      WsClient::Connect(f.server->port(), "/ws/documents/doc?sinceSeq=0&token=" + Token("vw"));
+  REQUIRE(late.ok());
+  auto replay = (*late)->NextOfType("remote_update");
+  REQUIRE(replay.ok());
+  CHECK((*replay)["actorId"] == "ed");
+}
+
 // Reads `c` until `until_ms` (wall clock); false when the server closed it before.
 bool OpenUntil(WsClient& c, int64_t until_ms) {
   for (int64_t left = until_ms - WallMs(); left > 0; left = until_ms - WallMs()) {
