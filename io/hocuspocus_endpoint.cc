@@ -306,7 +306,7 @@ class HpConnection final : public WsConnection {
     SendBinary(hp::EncodeAuthenticated(s->address,
                                        s->readonly() ? hp::kScopeReadOnly : hp::kScopeReadWrite));
     s->phase = Phase::kOpen;
-    s->room = JoinRoom(s->id, s.get());
+    s->room = JoinRoom(s->id, s.get(), s->principal);
     core_->documents.Add(1);
     QUIRE_LOG(hub_->logger(), kInfo, "hocuspocus_document_open")
         .Str("docId", s->id)

@@ -337,10 +337,10 @@ std::string AwarenessStateFromPresence(const PresenceInfo& p) {
 std::string AwarenessUserId(uint64_t client) { return "yjs:" + std::to_string(client); }
 
 PresenceInfo PresenceFromAwarenessState(uint64_t client, std::string_view state_json,
-                                        std::string_view status) {
+                                        std::string_view status, const AwarenessOwner* owner) {
   constexpr uint64_t kMaxCursor = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
   PresenceInfo p;
-  p.user_id = AwarenessUserId(client);
+  p.user_id = owner != nullptr ? owner->user_id : AwarenessUserId(client);
   p.status = status;
   json state = json::parse(state_json, nullptr, /*allow_exceptions=*/false);
   if (state.is_object()) {
@@ -369,6 +369,7 @@ PresenceInfo PresenceFromAwarenessState(uint64_t client, std::string_view state_
     while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
     s.resize(n);
   };
+  if (owner != nullptr && !owner->display_name.empty()) p.display_name = owner->display_name;
   clip(p.display_name, 256);
   clip(p.color, 64);
   if (p.display_name.empty()) p.display_name = p.user_id;

@@ -105,12 +105,21 @@ std::string DefaultColor(std::string_view user_id);
 std::string AwarenessStateFromPresence(const PresenceInfo& presence);
 // The userId under which awareness client `client` appears to JSON clients: "yjs:<client>".
 std::string AwarenessUserId(uint64_t client);
+// Who owns an awareness state when access control is on: the binary client's token says so,
+// not the state it sends.
+struct AwarenessOwner {
+  std::string user_id;       // the token's sub
+  std::string display_name;  // the token's name claim; empty when it has none
+};
 // The presence that stands for awareness client `client`'s state (JSON text) to JSON clients:
 // userId AwarenessUserId(client); displayName and color from state.user.name / .color when
 // they are strings (else the userId and DefaultColor); cursor from a {"from","to"} cursor of
 // non-negative integers, else null; `status` must be a static string ("joined", "active",
-// "left").
+// "left"). With `owner` (access control on): userId is owner->user_id, and displayName
+// owner->display_name when it is not empty (as for a JSON client: the name claim wins over
+// what the client says).
 PresenceInfo PresenceFromAwarenessState(uint64_t client, std::string_view state_json,
-                                        std::string_view status);
+                                        std::string_view status,
+                                        const AwarenessOwner* owner = nullptr);
 
 }  // namespace quire::io::ws

@@ -9,15 +9,16 @@
 namespace quire::io {
 namespace {
 
-SharedFrame BridgedPresence(uint64_t client, std::string_view state_json, std::string_view status) {
+SharedFrame BridgedPresence(uint64_t client, std::string_view state_json, std::string_view status,
+                            const ws::AwarenessOwner* identity) {
   return std::make_shared<const std::string>(
-      ws::PresenceMessage(ws::PresenceFromAwarenessState(client, state_json, status)));
+      ws::PresenceMessage(ws::PresenceFromAwarenessState(client, state_json, status, identity)));
 }
 
 }  // namespace
 
-void Room::Join(RoomMember* member) {
-  if (!IsMember(member)) members_.push_back(Entry{member, nullptr});
+void Room::Join(RoomMember* member, std::shared_ptr<const ws::AwarenessOwner> owner) {
+  if (!IsMember(member)) members_.push_back(Entry{member, nullptr, std::move(owner)});
 }
 
 void Room::Leave(RoomMember* member, const SharedFrame& left_frame) {
@@ -73,7 +74,7 @@ std::vector<SharedFrame> Room::PresenceOf(const RoomMember* except) const {
     if (e.member != except && e.presence) out.push_back(e.presence);
   }
   for (const auto& [client, s] : awareness_) {
-    if (!s.bridged) out.push_back(BridgedPresence(client, s.json, "active"));
+    if (!s.bridged) out.push_back(BridgedPresence(client, s.json, "active", s.identity.get()));
   }
   return out;
 }
@@ -81,6 +82,10 @@ std::vector<SharedFrame> Room::PresenceOf(const RoomMember* except) const {
 bool Room::ApplyAwareness(RoomMember* from, ByteView update) {
   auto entries = yjs::DecodeAwarenessUpdate(update);
   if (!entries.ok()) return false;
+  std::shared_ptr<const ws::AwarenessOwner> identity;
+  for (const Entry& m : members_) {
+    if (m.member == from) identity = m.identity;
+  }
   std::vector<SharedFrame> presence;
   std::vector<yjs::AwarenessEntry> relayed;  // all but those aimed at bridged states
   for (const yjs::AwarenessEntry& e : *entries) {
@@ -91,7 +96,8 @@ bool Room::ApplyAwareness(RoomMember* from, ByteView update) {
     relayed.push_back(e);
     if (e.state_json == "null") {
       if (it == awareness_.end()) continue;
-      presence.push_back(BridgedPresence(e.client, it->second.json, "left"));
+      presence.push_back(
+          BridgedPresence(e.client, it->second.json, "left", it->second.identity.get()));
       awareness_.erase(it);
       continue;
     }
@@ -100,8 +106,10 @@ bool Room::ApplyAwareness(RoomMember* from, ByteView update) {
     // whose leaving removes it).
     if (it != awareness_.end() && it->second.clock >= e.clock) continue;
     bool is_new = it == awareness_.end();
-    awareness_[e.client] = AwarenessState{e.clock, std::string(e.state_json), from, false};
-    presence.push_back(BridgedPresence(e.client, e.state_json, is_new ? "joined" : "active"));
+    awareness_[e.client] =
+        AwarenessState{e.clock, std::string(e.state_json), from, false, identity};
+    presence.push_back(
+        BridgedPresence(e.client, e.state_json, is_new ? "joined" : "active", identity.get()));
   }
   if (relayed.size() == entries->size()) {
     DeliverAwarenessToBinary(std::make_shared<const Bytes>(update.begin(), update.end()));
@@ -118,7 +126,7 @@ void Room::PublishBridgedAwareness(RoomMember* from, uint64_t client, std::strin
   if (it != awareness_.end() && it->second.owner != from) return;
   uint64_t clock = it == awareness_.end() ? 1 : it->second.clock + 1;
   AwarenessState& s = awareness_[client];
-  s = AwarenessState{clock, std::move(state_json), from, true};
+  s = AwarenessState{clock, std::move(state_json), from, true, nullptr};
   std::vector<yjs::AwarenessEntry> entries = {{client, clock, s.json}};
   DeliverAwarenessToBinary(std::make_shared<const Bytes>(yjs::EncodeAwarenessUpdate(entries)));
 }
@@ -139,7 +147,10 @@ void Room::DropAwarenessOf(RoomMember* owner) {
       continue;
     }
     removed.push_back({it->first, it->second.clock + 1, "null"});
-    if (!it->second.bridged) left.push_back(BridgedPresence(it->first, it->second.json, "left"));
+    if (!it->second.bridged) {
+      left.push_back(
+          BridgedPresence(it->first, it->second.json, "left", it->second.identity.get()));
+    }
     it = awareness_.erase(it);
   }
   if (!removed.empty()) {

@@ -10,6 +10,8 @@
 //   member); binary members get the latter as awareness.
 // - Binary members (wants_update_bytes()) apply awareness updates (ApplyAwareness); every
 //   binary member gets the update, JSON members get a `presence` for each state that changed.
+//   With access control on, a member joins with its token's identity (ws::AwarenessOwner) and
+//   that presence shows it, whatever the state says.
 // - When a member leaves, the awareness states it owned are removed: binary members get a
 //   null-state update, JSON members a `left` presence.
 #pragma once
@@ -23,6 +25,7 @@
 #include <vector>
 
 #include "core/types.h"
+#include "io/json_protocol.h"
 
 namespace quire::io {
 
@@ -58,8 +61,10 @@ class Room {
 
   const DocumentId& document_id() const { return document_id_; }
 
-  // Adds `member` (not owned; it must Leave() before it is destroyed).
-  void Join(RoomMember* member);
+  // Adds `member` (not owned; it must Leave() before it is destroyed). `owner` (access control
+  // on: the member's token's sub and name claim) is who the awareness states it applies belong
+  // to in the presence JSON members see; null: the states speak for themselves.
+  void Join(RoomMember* member, std::shared_ptr<const ws::AwarenessOwner> owner = nullptr);
   // Removes `member`; when it had announced presence, `left_frame` (may be null) goes to the
   // others.
   void Leave(RoomMember* member, const SharedFrame& left_frame);
@@ -100,13 +105,16 @@ class Room {
  private:
   struct Entry {
     RoomMember* member;
-    SharedFrame presence;  // null until the member announced itself
+    SharedFrame presence;                                // null until the member announced itself
+    std::shared_ptr<const ws::AwarenessOwner> identity;  // as given to Join
   };
   struct AwarenessState {
     uint64_t clock = 0;
     std::string json;
     RoomMember* owner = nullptr;
     bool bridged = false;  // stands for a JSON member's presence
+    // The owner's identity when it applied the state (null: none, or bridged).
+    std::shared_ptr<const ws::AwarenessOwner> identity;
   };
   void DeliverAwarenessToBinary(const SharedBytes& update);
   void DeliverPresenceToJson(const SharedFrame& frame);

@@ -535,8 +535,18 @@ void WsConnection::AppendSettled(size_t bytes) {
 }
 
 std::shared_ptr<Room> WsConnection::JoinRoom(const DocumentId& id, RoomMember* member) {
+  return JoinRoom(id, member, principal_);
+}
+
+std::shared_ptr<Room> WsConnection::JoinRoom(const DocumentId& id, RoomMember* member,
+                                             const Principal& principal) {
   std::shared_ptr<Room> room = hub_->AcquireRoom(id);
-  room->Join(member);
+  std::shared_ptr<const ws::AwarenessOwner> owner;
+  if (hub_->access().enabled() && !principal.user_id.empty()) {
+    owner = std::make_shared<const ws::AwarenessOwner>(
+        ws::AwarenessOwner{principal.user_id, principal.name});
+  }
+  room->Join(member, std::move(owner));
   return room;
 }
 

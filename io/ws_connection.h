@@ -273,8 +273,12 @@ class WsConnection : public std::enable_shared_from_this<WsConnection>,
   void AppendStarted(size_t bytes);
   void AppendSettled(size_t bytes);
 
-  // Rooms (contract 6).
+  // Rooms (contract 6). With access control on, the member joins with `principal`'s identity
+  // (its sub and name claim show in the presence standing for the awareness states it
+  // applies); the first form uses the upgrade's principal().
   std::shared_ptr<Room> JoinRoom(const DocumentId& id, RoomMember* member);
+  std::shared_ptr<Room> JoinRoom(const DocumentId& id, RoomMember* member,
+                                 const Principal& principal);
   void LeaveRoom(const std::shared_ptr<Room>& room, RoomMember* member,
                  const SharedFrame& left_frame);
 

@@ -269,6 +269,54 @@ TEST_CASE("TheActorOfAnUpdateIsTheTokensSubWhateverActorIdTheClientSends", "[aut
   CHECK((*replay)["actorId"] == "ed");
 }
 
+TEST_CASE("BinaryClientsPresenceShowsTheTokensSubAndNameNotTheirAwarenessState", "[auth][ws]") {
+  Fixture f;
+  auto watcher = f.Json(Token("owner"));
+  auto awareness = [](uint64_t client, const std::string& state) {
+    std::vector<yjs::AwarenessEntry> entries = {{client, 1, state}};
+    return yjs::EncodeAwarenessUpdate(entries);
+  };
+  // y-websocket, a token with a name claim: the claim wins over the state's name.
+  auto yws = f.Yws(Token("ed", {{"name", "Eddie"}}));
+  REQUIRE(yws
+              ->SendBinary(yjs::EncodeAwarenessMessage(
+                  awareness(4242, R"({"user":{"id":"owner","name":"Mallory","color":"#123456"}})")))
+              .ok());
+  auto p = watcher->NextOfType("presence");
+  REQUIRE(p.ok());
+  CHECK((*p)["userId"] == "ed");
+  CHECK((*p)["displayName"] == "Eddie");
+  CHECK((*p)["color"] == "#123456");
+  CHECK((*p)["status"] == "joined");
+  // Hocuspocus, a token without a name claim: the user id is still the sub; the name is the
+  // client's, as for a JSON client without the claim.
+  auto hp_viewer = f.Hocuspocus(Token("vw"), yjs::hocuspocus::kScopeReadOnly);
+  REQUIRE(hp_viewer
+              ->SendBinary(yjs::hocuspocus::EncodeAwareness(
+                  "doc", awareness(5151, R"({"user":{"name":"Vera V."}})")))
+              .ok());
+  p = watcher->NextOfType("presence");
+  REQUIRE(p.ok());
+  CHECK((*p)["userId"] == "vw");
+  CHECK((*p)["displayName"] == "Vera V.");
+  // A JSON newcomer gets both among the members present.
+  auto late = f.Json(Token("owner"));
+  std::map<std::string, std::string> names;
+  for (int i = 0; i < 3; ++i) {  // the watcher's own presence is among them
+    auto q = late->NextOfType("presence");
+    REQUIRE(q.ok());
+    if ((*q)["userId"] == "owner") continue;
+    names[(*q)["userId"].get<std::string>()] = (*q)["displayName"].get<std::string>();
+  }
+  CHECK(names == std::map<std::string, std::string>{{"ed", "Eddie"}, {"vw", "Vera V."}});
+  // Leaving is announced under the sub too.
+  REQUIRE(yws->Close().ok());
+  p = watcher->NextOfType("presence");
+  while (p.ok() && (*p)["status"] != "left") p = watcher->NextOfType("presence");
+  REQUIRE(p.ok());
+  CHECK((*p)["userId"] == "ed");
+}
+
 // Reads `c` until `until_ms` (wall clock); false when the server closed it before.
 bool OpenUntil(WsClient& c, int64_t until_ms) {
   for (int64_t left = until_ms - WallMs(); left > 0; left = until_ms - WallMs()) {
