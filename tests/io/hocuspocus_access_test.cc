@@ -7,6 +7,7 @@
 #include <openssl/hmac.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -147,14 +148,41 @@ TEST_CASE("GrantChangesReachOpenDocumentsAtOnceForWritesAndWithinASecondOtherwis
   CHECK(NextBinary(*bob) == hp::EncodeAuthenticated("shared", hp::kScopeReadOnly));
   CHECK(NextBinary(*bob) == hp::EncodeSyncStatus("shared", false));
   CHECK(alice->QuietFor(100));
-  // Revoked: the document is closed for him within the once-a-second re-check; the socket
-  // stays.
+  // Revoked: the document is closed for him within the once-a-second re-check (a second and
+  // a half with scheduling); the socket stays.
+  auto start = std::chrono::steady_clock::now();
   REQUIRE(SetGrant(h, "alice", "shared", "bob", "") == 204);
   auto m = bob->Next(3000);
   REQUIRE(m.ok());
   CHECK(Bytes(m->data.begin(), m->data.end()) == hp::EncodeClose("shared", "Forbidden"));
+  CHECK(std::chrono::steady_clock::now() - start <= std::chrono::milliseconds(1500));
   Send(*bob, hp::EncodeAuthToken("bobs", Token({{"sub", "bob"}})));
   CHECK(NextBinary(*bob) == hp::EncodeAuthenticated("bobs", hp::kScopeReadWrite));
+}
+
+TEST_CASE("TokenExpiryClosesTheSocketWith4401WithinASecondAndAHalfOfExp") {
+  WsHarness h(StorageMode::kMemory, [](Config& c) {
+    Configure(c);
+    c.auth_clock_skew_s = 0;
+  });
+  auto wall_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  // exp is in whole seconds: 1 to 2 s from now.
+  int64_t exp_ms = (wall_ms() / 1000 + 2) * 1000;
+  auto alice = ConnectHp(h);
+  Send(*alice, hp::EncodeAuthToken("brief", Token({{"sub", "alice"}, {"exp", exp_ms / 1000}})));
+  CHECK(NextBinary(*alice) == hp::EncodeAuthenticated("brief", hp::kScopeReadWrite));
+  auto m = alice->Next(4000);
+  while (m.ok() && m->kind != WsMessage::Kind::kClose) m = alice->Next(4000);
+  int64_t closed_ms = wall_ms();
+  REQUIRE(m.ok());
+  CHECK(m->close_code == 4401);
+  CHECK(m->data == "token expired");
+  CHECK(closed_ms >= exp_ms);
+  CHECK(closed_ms - exp_ms <= 1500);
 }
 
 TEST_CASE("ATokenSentAgainReplacesTheDocumentsPrincipal") {
