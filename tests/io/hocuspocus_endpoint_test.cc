@@ -1,16 +1,24 @@
 // The Hocuspocus endpoint (/hocuspocus) over real sockets against the real server: the auth
 // handshake, the sync answer, acknowledged and relayed updates across protocols, several
 // documents over one socket, awareness (echo, removal on Close and on socket close, query),
-// session-aware addresses, stateless messages, --no-auto-create, and malformed frames.
+// session-aware addresses, stateless messages, --no-auto-create, malformed frames, the step 2
+// as a diff against the provider's state vector, the server-made opIds in the history, pings
+// and the idle timeout.
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/base64.h"
 #include "core/yjs/hocuspocus.h"
 #include "core/yjs/protocol.h"
 #include "core/yjs/update.h"
+#include "tests/support/http_client.h"
+#include "tests/support/raw_ws.h"
 #include "tests/support/ws_harness.h"
+#include "tests/support/yjs_test_updates.h"
 
 namespace quire::test {
 namespace {
@@ -455,6 +463,161 @@ TEST_CASE("EditsSurviveARestartOnSqlite") {
   auto same = yjs::SameDocument(step2.payload, kInsertX);
   REQUIRE(same.ok());
   CHECK(*same);
+}
+
+TEST_CASE("Step1WithAPartialStateVectorIsAnsweredWithOnlyWhatTheProviderLacks") {
+  WsHarness h;
+  // Client 1 types 200 characters, then 100 more after them; client 2 types one at the end.
+  const Bytes first = YjsRootInsert(1, 0, std::string(200, 'a'));
+  const Bytes second = YjsInsertAfter(1, 200, 1, 199, std::string(100, 'c'));
+  const Bytes third = YjsInsertAfter(2, 0, 1, 299, "e");
+  auto writer = ConnectHp(h);
+  Auth(*writer, "partial");
+  for (const Bytes& u : {first, second, third}) {
+    Send(*writer, hp::EncodeSyncUpdate("partial", u));
+    Got ack = Next(*writer);
+    REQUIRE(ack.type == hp::Type::kSyncStatus);
+    REQUIRE(ack.applied);  // committed
+  }
+  ByteView all_parts[] = {first, second, third};
+  auto head = yjs::MergeUpdates(all_parts);
+  REQUIRE(head.ok());
+
+  // A provider that holds only the first update (client 1 up to clock 200).
+  auto late = ConnectHp(h);
+  Auth(*late, "partial");
+  Send(*late, hp::EncodeSyncStep1("partial", yjs::EncodeStateVector({{1, 200}})));
+  Got step1 = Next(*late);
+  REQUIRE(step1.type == hp::Type::kSync);
+  REQUIRE(step1.sync_type == yjs::SyncType::kStep1);
+  auto head_sv = yjs::DecodeStateVector(step1.payload);
+  REQUIRE(head_sv.ok());
+  CHECK(*head_sv == yjs::StateVector{{1, 300}, {2, 1}});
+  Got step2 = Next(*late);
+  REQUIRE(step2.type == hp::Type::kSync);
+  REQUIRE(step2.sync_type == yjs::SyncType::kStep2);
+  CHECK(step2.address == "partial");
+  const Bytes& diff = step2.payload;
+  auto decoded = yjs::DecodeUpdate(diff);
+  REQUIRE(decoded.ok());
+  // Exactly the missing structs: client 1 from clock 200 on, and client 2.
+  std::set<uint64_t> clients;
+  for (const yjs::Struct& st : decoded->structs) {
+    INFO("struct " << st.id.client << ":" << st.id.clock);
+    CHECK(st.kind == yjs::StructKind::kItem);
+    clients.insert(st.id.client);
+    if (st.id.client == 1) CHECK(st.id.clock >= 200);
+  }
+  CHECK(clients == std::set<uint64_t>{1, 2});
+  // The provider's state plus the diff is the head state.
+  ByteView merged_parts[] = {first, diff};
+  auto merged = yjs::MergeUpdates(merged_parts);
+  REQUIRE(merged.ok());
+  std::string difference;
+  auto same = yjs::SameDocument(*merged, *head, &difference);
+  REQUIRE(same.ok());
+  INFO(difference);
+  CHECK(*same);
+  // And it is smaller than the whole state, which an empty state vector gets.
+  Send(*late, hp::EncodeSyncStep1("partial", B({0})));
+  Next(*late);
+  Got full = Next(*late);
+  REQUIRE(full.sync_type == yjs::SyncType::kStep2);
+  CHECK(diff.size() + 150 < full.payload.size());
+  auto full_same = yjs::SameDocument(full.payload, *head);
+  REQUIRE(full_same.ok());
+  CHECK(*full_same);
+}
+
+TEST_CASE("HocuspocusUpdatesAreLoggedWithUniqueServerMadeOpIds") {
+  WsHarness h;
+  auto c = ConnectHp(h);
+  Auth(*c, "logged");
+  auto j = h.JoinWithState("logged", "json-user");
+  const std::vector<Bytes> updates = {YjsRootInsert(1, 0, "a"), YjsInsertAfter(1, 1, 1, 0, "b"),
+                                      YjsInsertAfter(1, 2, 1, 1, "c"), YjsRootInsert(1, 0, "a")};
+  std::vector<std::string> relayed;
+  for (const Bytes& u : updates) {
+    Send(*c, hp::EncodeSyncUpdate("logged", u));
+    auto relay = j->NextOfType("remote_update");
+    REQUIRE(relay.ok());
+    relayed.push_back((*relay)["opId"].get<std::string>());
+  }
+  auto r = HttpRequestOnce(h.port(), "GET", "/api/v1/documents/logged/history?limit=500");
+  REQUIRE(r.has_value());
+  REQUIRE(r->status == 200);
+  const nlohmann::json body = r->Json();
+  std::vector<std::string> logged;
+  for (const auto& item : body["items"]) {
+    if (item["kind"] != "update") continue;
+    INFO(item.dump());
+    REQUIRE(item["opId"].is_string());
+    logged.push_back(item["opId"].get<std::string>());
+  }
+  // Every update (the repeated one too) is an event of its own, named as it was relayed.
+  CHECK(logged == relayed);
+  std::set<std::string> unique(logged.begin(), logged.end());
+  CHECK(unique.size() == updates.size());
+  for (const std::string& op : logged) {
+    CHECK(op.rfind("hp-", 0) == 0);
+    CHECK(op.size() > 10);
+  }
+}
+
+TEST_CASE("ServerPingsASilentHocuspocusClientAndClosesItWhenIdle") {
+  WsHarness h(StorageMode::kMemory, [](Config& c) {
+    c.ping_interval_s = 1;  // the smallest interval (WsConnection clamps to 1 s)
+    c.idle_timeout_s = 3;
+  });
+  // A raw client: it sees the ping frames (WsClient answers them silently) and never answers.
+  // It authenticates one document first, then falls silent.
+  HttpClient raw(h.port());
+  REQUIRE(raw.connected());
+  const Bytes auth = hp::EncodeAuthToken("pinged", "t");
+  REQUIRE(raw.SendRaw(RawUpgradeRequest("/hocuspocus") +
+                      RawClientFrame(0x2, std::string(auth.begin(), auth.end()))));
+  auto r = raw.ReadResponse();
+  REQUIRE(r.has_value());
+  REQUIRE(r->status == 101);
+  auto start = std::chrono::steady_clock::now();
+  int pings = 0;
+  bool authenticated = false;
+  std::optional<RawServerFrame> close;
+  while (!close) {
+    auto f = ReadRawServerFrame(raw, 15000);
+    REQUIRE(f.has_value());
+    if (f->opcode == 0x9) ++pings;
+    if (f->opcode == 0x8) close = f;
+    if (f->opcode == 0x2) {
+      authenticated = Bytes(f->payload.begin(), f->payload.end()) ==
+                      hp::EncodeAuthenticated("pinged", hp::kScopeReadWrite);
+    }
+  }
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  CHECK(authenticated);
+  CHECK(pings >= 1);
+  CHECK(close->close_code() == 1000);
+  CHECK(close->close_reason() == "idle timeout");
+  CHECK(elapsed >= std::chrono::seconds(2));
+}
+
+TEST_CASE("SilentHocuspocusClientIsClosedAfterTheIdleTimeout") {
+  WsHarness h(StorageMode::kMemory, [](Config& c) {
+    c.idle_timeout_s = 1;
+    c.ping_interval_s = 30;
+  });
+  auto c = ConnectHp(h);
+  Auth(*c, "idle");
+  auto code = c->WaitClosed(6000);
+  REQUIRE(code.ok());
+  CHECK(*code == 1000);
+  // The document session ended with the socket.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (h.Metric("quire_hocuspocus_documents") != 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  CHECK(h.Metric("quire_hocuspocus_documents") == 0);
 }
 
 }  // namespace quire::test
