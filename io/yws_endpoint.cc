@@ -169,6 +169,13 @@ class YwsConnection final : public WsConnection, public RoomMember {
     if (record->crdt != CrdtKind::kYjs) return Deny("not a Yjs document");
     Role role = hub_->access().RoleFor(principal(), id_);
     if (role == Role::kNone) return Deny("permission denied");
+    // The upgrade checked the capacity, but a document created on connect is opened only now:
+    // connects to other new documents may have taken the last slots meanwhile.
+    if (hub_->AtCapacity(id_)) {
+      QUIRE_LOG(hub_->logger(), kInfo, "yws_too_many_documents").Str("docId", id_);
+      BeginClose(kWsCloseTryAgainLater, "too many documents open, retry later");
+      return;
+    }
     TrackDocument(id_, role);
     yphase_ = YPhase::kJoining;
     room_ = JoinRoom(id_, this);
