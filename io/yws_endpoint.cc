@@ -112,9 +112,13 @@ class YwsConnection final : public WsConnection, public RoomMember {
   void DeliverUpdateBytes(Seq seq, const SharedBytes& update) override {
     if (!open()) return;
     if (yphase_ == YPhase::kJoining) {
-      held_bytes_ += update->size();
+      // Not counted against the slow-consumer cap: LoadHead answers with a state that holds
+      // every event committed before its callback, so each relay that arrives here is already
+      // in the state about to be sent and is dropped then (seq <= head_seq_). Counting them
+      // closed healthy newcomers that joined while more than HardCap() of appends were in
+      // flight. Their memory is bounded by what commits during the load (which the head's
+      // tail holds anyway); what is sent after the state goes through Admit as usual.
       pending_relays_.emplace_back(seq, update);
-      if (held_bytes_ > HardCap()) SlowConsumer();
       return;
     }
     if (yphase_ != YPhase::kOpen || seq <= head_seq_) return;
