@@ -3,7 +3,8 @@
 // message rate limit closes with 1008, max_open_documents refuses (y-websocket: 503 at the
 // upgrade; Hocuspocus: PermissionDenied for that document), and a y-websocket client that
 // stops reading on a busy document (or pipelines too much before its state is loaded) is
-// closed with 1013 while the others keep up.
+// closed with 1013 while the others keep up, but a newcomer that joins while appends are in
+// flight is not taken for one.
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <future>
@@ -354,6 +355,52 @@ TEST_CASE("YwsMessagesPipelinedBeforeTheStateLoadsAreReplayedAndBounded") {
     CHECK(f->close_reason() == "slow consumer");
     CHECK(h.Metric("quire_slow_consumer_closes_total") == 1);
   }
+}
+
+TEST_CASE("YwsNewcomerJoiningWhileAppendsAreInFlightIsNotASlowConsumer") {
+  // A bound of 8 KiB: 16 KiB may be held for a client. The writer's 40 KiB update is in
+  // flight when the newcomer joins (the loop is held while both arrive, the update first), so
+  // its relay reaches the newcomer before its state is sent; the state already holds it.
+  WsHarness h(StorageMode::kMemory, [](Config& c) { c.send_queue_bytes = 8 << 10; });
+  auto writer = Connect(h, "/yjs/join");
+  NextBinary(*writer);
+  HttpClient newcomer(h.port());
+  REQUIRE(newcomer.connected());
+  std::promise<void> held;
+  std::thread holder([&] {
+    h.server().RunOnLoop([&](cli::ServerApp&) {
+      held.set_value();
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    });
+  });
+  held.get_future().wait();
+  const Bytes update = YjsRootInsert(1, 0, std::string(40000, 'w'));
+  REQUIRE(writer->SendBinary(yjs::EncodeSyncUpdate(update)).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // its bytes are ready first
+  REQUIRE(newcomer.SendRaw(RawUpgradeRequest("/yjs/join")));
+  holder.join();
+  auto r = newcomer.ReadResponse();
+  REQUIRE(r.has_value());
+  REQUIRE(r->status == 101);
+  auto f = ReadRawServerFrame(newcomer, 10000);
+  REQUIRE(f.has_value());
+  INFO("opcode " << static_cast<int>(f->opcode) << ", close code " << f->close_code());
+  REQUIRE(f->opcode == 0x2);
+  // Whichever order the server took, the newcomer gets the update exactly once: in the state
+  // (step 1 names it) or as a relay after an empty state, and it is not closed.
+  Bytes first(f->payload.begin(), f->payload.end());
+  if (first == yjs::EncodeSyncStep1(Bytes{0})) {
+    auto relay = ReadRawServerFrame(newcomer, 10000);
+    REQUIRE(relay.has_value());
+    CHECK(Bytes(relay->payload.begin(), relay->payload.end()) == yjs::EncodeSyncUpdate(update));
+  } else {
+    CHECK(first == yjs::EncodeSyncStep1(yjs::EncodeStateVector({{1, 40000}})));
+  }
+  CHECK(h.Metric("quire_slow_consumer_closes_total") == 0);
+  REQUIRE(newcomer.SendRaw(RawClientFrame(0x2, std::string(1, '\x03'))));  // query awareness
+  auto answer = ReadRawServerFrame(newcomer, 10000);
+  REQUIRE(answer.has_value());
+  CHECK(answer->opcode == 0x2);
 }
 
 }  // namespace quire::test
