@@ -375,11 +375,15 @@ class HpConnection final : public WsConnection {
     }
   }
 
-  // A token sent again on an open document (a refreshed token): re-authenticate.
+  // A token sent again on an open document (a refreshed token): re-authenticate. The
+  // document's identity is fixed when it opens (the room, the actor of its updates): a token of
+  // another user closes the document as an invalid one does.
   void Refresh(const std::shared_ptr<HpSession>& s, std::string_view token) {
     std::string why;
     std::optional<Principal> principal = hub_->access().Authenticate(token, &why);
-    if (!principal) return CloseDocument(s, "Unauthorized");
+    if (!principal || principal->user_id != s->principal.user_id) {
+      return CloseDocument(s, "Unauthorized");
+    }
     s->principal = std::move(*principal);
     RecheckRole(s);
   }

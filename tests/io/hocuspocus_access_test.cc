@@ -201,4 +201,18 @@ TEST_CASE("ATokenSentAgainReplacesTheDocumentsPrincipal") {
   CHECK(NextBinary(*alice) == hp::EncodeAuthenticated("renew", hp::kScopeReadWrite));
 }
 
+TEST_CASE("ATokenOfAnotherUserSentAgainClosesTheDocument") {
+  WsHarness h(StorageMode::kMemory, Configure);
+  auto alice = ConnectHp(h);
+  Send(*alice, hp::EncodeAuthToken("swap", Token({{"sub", "alice"}})));
+  CHECK(NextBinary(*alice) == hp::EncodeAuthenticated("swap", hp::kScopeReadWrite));
+  // A valid token of bob on alice's open document: the document's identity cannot change
+  // (its updates would be logged as alice's), so it is closed as for an invalid token.
+  Send(*alice, hp::EncodeAuthToken("swap", Token({{"sub", "bob"}})));
+  CHECK(NextBinary(*alice) == hp::EncodeClose("swap", "Unauthorized"));
+  // Opened anew with alice's token, it is alice's again.
+  Send(*alice, hp::EncodeAuthToken("swap", Token({{"sub", "alice"}})));
+  CHECK(NextBinary(*alice) == hp::EncodeAuthenticated("swap", hp::kScopeReadWrite));
+}
+
 }  // namespace quire::test
