@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Drop-in tests: real y-websocket and Hocuspocus providers (npm) against `quire serve`, with
-# node --test (yws.test.js, hocuspocus.test.js).
+# node --test (yws.test.js, hocuspocus.test.js, auth.test.js: access control with the real
+# clients).
 #   tests/interop/run.sh build/quire
 # Needs `npm install` in tests/interop (scripts/setup.sh --test does it).
 set -euo pipefail
