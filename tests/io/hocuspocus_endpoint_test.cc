@@ -498,26 +498,9 @@ TEST_CASE("Step1WithAPartialStateVectorIsAnsweredWithOnlyWhatTheProviderLacks") 
   REQUIRE(step2.sync_type == yjs::SyncType::kStep2);
   CHECK(step2.address == "partial");
   const Bytes& diff = step2.payload;
-  auto decoded = yjs::DecodeUpdate(diff);
-  REQUIRE(decoded.ok());
-  // Exactly the missing structs: client 1 from clock 200 on, and client 2.
-  std::set<uint64_t> clients;
-  for (const yjs::Struct& st : decoded->structs) {
-    INFO("struct " << st.id.client << ":" << st.id.clock);
-    CHECK(st.kind == yjs::StructKind::kItem);
-    clients.insert(st.id.client);
-    if (st.id.client == 1) CHECK(st.id.clock >= 200);
-  }
-  CHECK(clients == std::set<uint64_t>{1, 2});
-  // The provider's state plus the diff is the head state.
-  ByteView merged_parts[] = {first, diff};
-  auto merged = yjs::MergeUpdates(merged_parts);
-  REQUIRE(merged.ok());
-  std::string difference;
-  auto same = yjs::SameDocument(*merged, *head, &difference);
-  REQUIRE(same.ok());
-  INFO(difference);
-  CHECK(*same);
+  // Exactly the missing structs (client 1 from clock 200 on, and client 2), and the provider's
+  // state plus the diff is the head state.
+  CheckDiffCompletesTheClient(diff, first, *head, {1, 2}, 1, 200);
   // And it is smaller than the whole state, which an empty state vector gets.
   Send(*late, hp::EncodeSyncStep1("partial", B({0})));
   Next(*late);

@@ -221,26 +221,9 @@ TEST_CASE("Step1WithAPartialStateVectorIsAnsweredWithOnlyWhatTheClientLacks") {
   REQUIRE(m->type == yjs::MessageType::kSync);
   REQUIRE(m->sync_type == yjs::SyncType::kStep2);
   const Bytes diff(m->payload.begin(), m->payload.end());
-  auto decoded = yjs::DecodeUpdate(diff);
-  REQUIRE(decoded.ok());
-  // Exactly the missing structs: client 1 from clock 200 on, and client 2.
-  std::set<uint64_t> clients;
-  for (const yjs::Struct& st : decoded->structs) {
-    INFO("struct " << st.id.client << ":" << st.id.clock);
-    CHECK(st.kind == yjs::StructKind::kItem);
-    clients.insert(st.id.client);
-    if (st.id.client == 1) CHECK(st.id.clock >= 200);
-  }
-  CHECK(clients == std::set<uint64_t>{1, 2});
-  // The client's state plus the diff is the head state.
-  ByteView merged_parts[] = {first, diff};
-  auto merged = yjs::MergeUpdates(merged_parts);
-  REQUIRE(merged.ok());
-  std::string difference;
-  auto same = yjs::SameDocument(*merged, *head, &difference);
-  REQUIRE(same.ok());
-  INFO(difference);
-  CHECK(*same);
+  // Exactly the missing structs (client 1 from clock 200 on, and client 2), and the client's
+  // state plus the diff is the head state.
+  CheckDiffCompletesTheClient(diff, first, *head, {1, 2}, 1, 200);
   // And it is smaller than the whole state, which an empty state vector gets.
   REQUIRE(late->SendBinary(yjs::EncodeSyncStep1(B({0}))).ok());
   const Bytes full_frame = NextSync(*late);

@@ -1,5 +1,10 @@
 #include "tests/support/yjs_test_updates.h"
 
+#include <catch2/catch.hpp>
+#include <string>
+
+#include "core/yjs/update.h"
+
 namespace quire::test {
 namespace {
 
@@ -47,6 +52,29 @@ Bytes YjsInsertAfter(uint64_t client, uint64_t clock, uint64_t origin_client, ui
   VarString(out, text);
   VarUint(out, 0);
   return out;
+}
+
+void CheckDiffCompletesTheClient(ByteView diff, ByteView client_state, ByteView head,
+                                 const std::set<uint64_t>& clients, uint64_t known_client,
+                                 uint64_t known_clock) {
+  auto decoded = yjs::DecodeUpdate(diff);
+  REQUIRE(decoded.ok());
+  std::set<uint64_t> seen;
+  for (const yjs::Struct& st : decoded->structs) {
+    INFO("struct " << st.id.client << ":" << st.id.clock);
+    CHECK(st.kind == yjs::StructKind::kItem);
+    seen.insert(st.id.client);
+    if (st.id.client == known_client) CHECK(st.id.clock >= known_clock);
+  }
+  CHECK(seen == clients);
+  ByteView parts[] = {client_state, diff};
+  auto merged = yjs::MergeUpdates(parts);
+  REQUIRE(merged.ok());
+  std::string difference;
+  auto same = yjs::SameDocument(*merged, head, &difference);
+  REQUIRE(same.ok());
+  INFO(difference);
+  CHECK(*same);
 }
 
 }  // namespace quire::test

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string_view>
 
 #include "core/types.h"
@@ -17,5 +18,13 @@ Bytes YjsRootInsert(uint64_t client, uint64_t clock, std::string_view text,
 // (`origin_client`, `origin_clock`) (the parent is implied by the origin).
 Bytes YjsInsertAfter(uint64_t client, uint64_t clock, uint64_t origin_client, uint64_t origin_clock,
                      std::string_view text);
+
+// Catch2 checks that `diff`, a sync step 2 answered to a client holding `client_state`, holds
+// items only, of exactly the clients `clients`, none of client `known_client` below clock
+// `known_clock` (what the client had), and that `client_state` plus `diff` is the document
+// `head`.
+void CheckDiffCompletesTheClient(ByteView diff, ByteView client_state, ByteView head,
+                                 const std::set<uint64_t>& clients, uint64_t known_client,
+                                 uint64_t known_clock);
 
 }  // namespace quire::test
