@@ -99,7 +99,12 @@ bool Room::ApplyAwareness(RoomMember* from, ByteView update) {
       presence.push_back(
           BridgedPresence(e.client, it->second.json, "left", it->second.identity.get()));
       awareness_.erase(it);
+      RememberRemoved(e.client, e.clock);
       continue;
+    }
+    if (it == awareness_.end()) {
+      auto removed = removed_.find(e.client);
+      if (removed != removed_.end() && removed->second >= e.clock) continue;  // a stale echo
     }
     // y-websocket providers echo every awareness change they see, others' included, with the
     // clock they saw: only a higher clock makes the sender the owner of a client id (the one
@@ -147,6 +152,7 @@ void Room::DropAwarenessOf(RoomMember* owner) {
       continue;
     }
     removed.push_back({it->first, it->second.clock + 1, "null"});
+    RememberRemoved(it->first, it->second.clock + 1);
     if (!it->second.bridged) {
       left.push_back(
           BridgedPresence(it->first, it->second.json, "left", it->second.identity.get()));
@@ -157,6 +163,14 @@ void Room::DropAwarenessOf(RoomMember* owner) {
     DeliverAwarenessToBinary(std::make_shared<const Bytes>(yjs::EncodeAwarenessUpdate(removed)));
   }
   for (const SharedFrame& f : left) DeliverPresenceToJson(f);
+}
+
+void Room::RememberRemoved(uint64_t client, uint64_t clock) {
+  // Echoes arrive within a round trip of the removal; a bound keeps a long-lived room with
+  // many short visits from growing. Forgetting early only lets a late stale echo through.
+  constexpr size_t kMaxRemoved = 4096;
+  if (removed_.size() >= kMaxRemoved) removed_.clear();
+  removed_[client] = clock;
 }
 
 void Room::DeliverAwarenessToBinary(const SharedBytes& update) {

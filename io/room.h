@@ -124,6 +124,11 @@ class Room {
   DocumentId document_id_;
   std::vector<Entry> members_;  // join order; rooms are small enough for linear scans
   std::map<uint64_t, AwarenessState> awareness_;  // by awareness client id
+  // The clock at which each removed client id was removed (y-protocols keeps the same in its
+  // meta): a state a provider echoes with a clock no higher than that is stale and does not
+  // bring the client back (under another member's identity). Cleared beyond kMaxRemoved.
+  std::map<uint64_t, uint64_t> removed_;
+  void RememberRemoved(uint64_t client, uint64_t clock);
 };
 
 }  // namespace quire::io

@@ -137,6 +137,32 @@ TEST_CASE("YwsAwarenessReachesJsonClientsAsPresenceAndLeavesOnClose") {
   CHECK(p["status"] == "left");
 }
 
+TEST_CASE("AStaleEchoOfARemovedStateDoesNotBringItBack") {
+  WsHarness h;
+  std::string doc = h.CreateDocument("yjs");
+  auto bob = h.JoinWithState(doc, "bob");
+  auto y1 = ConnectYws(h, doc);
+  auto y2 = ConnectYws(h, doc);
+  REQUIRE(y1->Next().ok());
+  REQUIRE(y2->Next().ok());
+  REQUIRE(y1->SendBinary(AwarenessMessage(4242, 3, R"({"user":{"name":"Yuki"}})")).ok());
+  CHECK(NextPresenceOf(*bob, "yjs:4242")["status"] == "joined");
+  // y1 leaves: its state is removed at clock 4.
+  REQUIRE(y1->Close().ok());
+  CHECK(NextPresenceOf(*bob, "yjs:4242")["status"] == "left");
+  // y2 echoes the state it saw before the removal (y-websocket providers re-broadcast every
+  // awareness change): stale, so it does not come back (under y2's name or any other).
+  REQUIRE(y2->SendBinary(AwarenessMessage(4242, 3, R"({"user":{"name":"Yuki"}})")).ok());
+  REQUIRE(y2->SendBinary(AwarenessMessage(99, 1, R"({"user":{"name":"Zoe"}})")).ok());
+  auto p = bob->NextOfType("presence", 3000);
+  REQUIRE(p.ok());
+  CHECK((*p)["userId"] == "yjs:99");
+  CHECK((*p)["status"] == "joined");
+  // A newer state of that client id is a real return.
+  REQUIRE(y2->SendBinary(AwarenessMessage(4242, 5, R"({"user":{"name":"Yuki"}})")).ok());
+  CHECK(NextPresenceOf(*bob, "yjs:4242")["status"] == "joined");
+}
+
 TEST_CASE("ExplicitNullAwarenessStateIsALeaveForJsonClients") {
   WsHarness h;
   std::string doc = h.CreateDocument("yjs");
