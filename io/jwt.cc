@@ -70,7 +70,18 @@ std::optional<std::string> JoseToDer(const std::string& jose) {
 Result<std::optional<int64_t>> NumericDate(const json& claims, const char* name) {
   auto it = claims.find(name);
   if (it == claims.end()) return std::optional<int64_t>();
-  if (it->is_number_integer()) return std::optional<int64_t>(it->get<int64_t>());
+  // Bounded so that seconds * 1000 plus any clock skew stays far inside int64_t (9e15 s is
+  // 285 million years): larger values are refused rather than overflowing.
+  constexpr int64_t kMaxSeconds = 9'000'000'000'000'000;
+  if (it->is_number_integer()) {
+    // Unsigned beyond INT64_MAX reads as negative through get<int64_t>; check it as unsigned.
+    if (it->is_number_unsigned() && it->get<uint64_t>() >= static_cast<uint64_t>(kMaxSeconds)) {
+      return Fail(std::string("bad ") + name + " claim");
+    }
+    int64_t v = it->get<int64_t>();
+    if (v > -kMaxSeconds && v < kMaxSeconds) return std::optional<int64_t>(v);
+    return Fail(std::string("bad ") + name + " claim");
+  }
   if (it->is_number_float()) {
     double v = it->get<double>();
     if (v > -9.0e15 && v < 9.0e15) return std::optional<int64_t>(static_cast<int64_t>(v));

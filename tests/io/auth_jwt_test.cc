@@ -110,6 +110,10 @@ TEST_CASE("ExpiryAndNotBeforeAreCheckedWithTheClockSkew", "[jwt]") {
   CHECK(at({{"nbf", kNow + 31}}, kNowMs) == "token not yet valid");
   CHECK(at({{"nbf", kNow + 29}}, kNowMs) == "ok");
   CHECK(at({{"exp", "tomorrow"}}, kNowMs) == "bad exp claim");
+  // Integers too large to become milliseconds are refused, not overflowed.
+  CHECK(at({{"exp", int64_t{9'000'000'000'000'000}}}, kNowMs) == "bad exp claim");
+  CHECK(at({{"exp", uint64_t{18'000'000'000'000'000'000u}}}, kNowMs) == "bad exp claim");
+  CHECK(at({{"exp", int64_t{8'000'000'000'000'000}}}, kNowMs) == "ok");
   CHECK(at(json::object(), kNowMs) == "ok");  // exp is optional
   auto strict = HsVerifier(JwtOptions{"", "", 0});
   CHECK(Why(strict->Verify(MintHs256(kSecret, {{"sub", "a"}, {"exp", kNow}}), kNowMs)) ==
