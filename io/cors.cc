@@ -37,7 +37,8 @@ HttpResponse CorsPolicy::Preflight(const HttpRequest& request) const {
       .Header("Vary", "Origin")
       .Header("Access-Control-Allow-Methods", kAllowMethods)
       .Header("Access-Control-Max-Age", kMaxAge);
-  // Echo what the browser asks for only when it is within what the API reads.
+  // The headers the browser asks for are echoed (an allowed origin may send any header; the
+  // server ignores those it does not read); without the request header, the ones the API reads.
   auto requested = request.Header("access-control-request-headers");
   r.Header("Access-Control-Allow-Headers",
            requested.has_value() && !requested->empty() ? std::string(*requested) : kAllowHeaders);
