@@ -56,7 +56,7 @@ class WsTimer {
 
 // WsTimerSet: N one-shot deadlines of one owner on one WsTimer (so one libuv handle). A
 // WebSocket connection has six (ping, idle, slow reader, rate close, close, token expiry);
-// six handles cost an idle connection ~500 bytes. The owner's callback runs when at least one
+// even an idle one arms two of them (ping, idle), and each handle costs ~170 bytes. The owner's callback runs when at least one
 // deadline is due and calls TakeDue() to learn which ones. Loop thread only.
 template <int N>
 class WsTimerSet {
