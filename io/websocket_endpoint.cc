@@ -191,9 +191,16 @@ class JsonConnection final : public WsConnection, public RoomMember {
   void DeliverUpdate(Seq seq, const SharedFrame& frame) override {
     if (!open()) return;
     if (join_phase_ == JoinPhase::kJoining) {
-      held_bytes_ += frame->size();
+      // Not counted against the slow-consumer cap: every relay that arrives here is already in
+      // what the join is about to send, and FinishJoin drops it (seq <= last_sent_seq_).
+      // Relays run in append callbacks, after the head absorbed the event. LoadHead answers
+      // with a state holding every event committed before its callback; ReadUpdatesSince
+      // answers from that same head, or reads the log on the storage thread, which commits
+      // and completes in submission order, so an append whose relay came first was committed
+      // before the read. Counting them closed healthy newcomers that joined while more than
+      // HardCap() of appends were in flight. Their memory is bounded by what commits during
+      // the load; what is sent after the state goes through Admit as usual.
       pending_relays_.push_back({seq, frame});
-      if (held_bytes_ > HardCap()) SlowConsumer();
       return;
     }
     if (seq <= last_sent_seq_) return;
@@ -483,7 +490,7 @@ class JsonConnection final : public WsConnection, public RoomMember {
   Seq last_sent_seq_ = 0;  // the highest seq this client has (state head or last relay)
   std::vector<PendingRelay> pending_relays_;  // relays that arrived while joining
   std::vector<std::string> held_;             // direct messages that arrived while joining
-  size_t held_bytes_ = 0;
+  size_t held_bytes_ = 0;  // of held_ (answers to this client's own messages); capped
 };
 
 // /ws/documents/{id}: the JSON protocol.

@@ -1,6 +1,10 @@
 // Backpressure and storage failure on /ws/documents/{id}, end to end.
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <functional>
+#include <future>
 #include <thread>
+#include <vector>
 
 #include "tests/support/ws_harness.h"
 
@@ -144,6 +148,80 @@ TEST_CASE("PipelinedSenderIsThrottledAndLosesNothing") {
   CHECK(relayed == last);
   CHECK(h.Metric("quire_updates_accepted_total") == kUpdates);
   CHECK(h.Metric("quire_websocket_read_pauses_total") >= 1);
+}
+
+TEST_CASE("JsonNewcomerJoiningWhileAppendsAreInFlightIsNotASlowConsumer") {
+  // A bound of 8 KiB: 16 KiB may be held for a joining client. The writer's 40 KB update
+  // (53 KB as a relay) commits while two newcomers' states load, one joining plainly, one
+  // with sinceSeq. The storage thread is held so that the order is certain: the append is
+  // queued before the loads, so its relay reaches the newcomers first, and the states then
+  // cover it.
+  WsHarness h(StorageMode::kMemory, [](Config& c) { c.send_queue_bytes = 8 << 10; });
+  std::string doc = h.CreateDocument();
+  auto writer = h.JoinWithState(doc, "writer");
+
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  bool storage_held = true;
+  auto unhold = [&] {
+    if (storage_held) release.set_value();
+    storage_held = false;
+  };
+  // Lets the storage thread go if a REQUIRE fails first (before the harness shuts down).
+  struct Finally {
+    std::function<void()> fn;
+    ~Finally() { fn(); }
+  } finally{unhold};
+  h.server().RunOnLoop([&](cli::ServerApp& app) {
+    app.documents().RunOnStorage<int>(
+        [released](eventlog::Backend&) {
+          released.wait();
+          return 0;
+        },
+        [](int) {});
+  });
+
+  // The update is above the 2 KiB in-flight bound, so the writer's reads pause once the
+  // server has submitted it: the pause says it is queued.
+  const int64_t pauses_before = h.Metric("quire_websocket_read_pauses_total");
+  REQUIRE(writer->SendJson(UpdateMessage("big", std::string(40000, 'n'))).ok());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (h.Metric("quire_websocket_read_pauses_total") == pauses_before) {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  // The 101 is sent right before the connection asks for its state (queued behind the
+  // append).
+  auto newcomer = h.Join(doc, "newcomer");
+  REQUIRE(newcomer.ok());
+  auto catcher = h.Join(doc, "catcher", 0);
+  REQUIRE(catcher.ok());
+  unhold();
+
+  auto ack = writer->NextOfType("ack", 10000);
+  REQUIRE(ack.ok());
+  auto state = (*newcomer)->NextJson(10000);
+  INFO(state.status().ToString());
+  REQUIRE(state.ok());
+  REQUIRE((*state)["type"] == "state");
+  CHECK((*state)["headSeq"] == (*ack)["seq"]);
+
+  // A later update marks the end: each newcomer has had the big one exactly once before it.
+  REQUIRE(writer->SendJson(UpdateMessage("after", "x")).ok());
+  REQUIRE(writer->NextOfType("ack", 10000).ok());
+  for (WsClient* c : {newcomer->get(), catcher->get()}) {
+    std::vector<std::string> got;
+    for (;;) {
+      auto u = c->NextOfType("remote_update", 10000);
+      INFO(u.status().ToString());
+      REQUIRE(u.ok());
+      std::string op = (*u)["opId"];
+      if (op == "after") break;
+      got.push_back(op);
+    }
+    CHECK(got == std::vector<std::string>{"big"});
+  }
+  CHECK(h.Metric("quire_slow_consumer_closes_total") == 0);
 }
 
 }  // namespace
