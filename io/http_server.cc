@@ -9,6 +9,7 @@
 
 #include "io/cors.h"
 #include "io/internal/http_target.h"
+#include "io/internal/ws_timer.h"
 
 namespace quire::io {
 
@@ -125,15 +126,16 @@ class HttpServer::Impl {
 
 // One TCP connection. Phases: HTTP (parsing requests, answering in order), upgraded (bytes go
 // to the StreamHandler), and closing (close requested: flush, half-close, drain, close; or
-// closed: uv_close called, freed in the last close callback).
+// closed: uv_close called, freed in the socket's close callback).
 class Connection final : public Transport, public std::enable_shared_from_this<Connection> {
  public:
-  explicit Connection(HttpServer::Impl* server) : server_(server) {
+  explicit Connection(HttpServer::Impl* server)
+      : server_(server),
+        timer_(server->loop_, &Connection::OnTimerCb, this),
+        http_(std::make_unique<HttpState>()) {
     tcp_.data = this;
-    timer_.data = this;
-    shutdown_req_.data = this;
-    llhttp_init(&parser_, HTTP_REQUEST, &server_->settings_);
-    parser_.data = this;
+    llhttp_init(&http_->parser, HTTP_REQUEST, &server_->settings_);
+    http_->parser.data = this;
   }
 
   // Called once the socket is accepted: starts reading and the header timer.
@@ -175,7 +177,6 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
   const std::string& ip() const { return ip_; }
 
   uv_tcp_t tcp_{};
-  uv_timer_t timer_{};
 
   // --- Transport ---
   // Output is gathered for the rest of the loop iteration and written by the server's check
@@ -283,28 +284,23 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
     pending_bytes_ = 0;
     pending_.clear();
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
-    uv_timer_stop(&timer_);
+    timer_.Release();
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &OnHandleClosedCb);
-    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &OnHandleClosedCb);
   }
 
   // --- llhttp callbacks (via trampolines) ---
+  // They run only inside Proceed(), that is in the HTTP phase (http_ is set).
   int OnMessageBegin() {
-    if (req_ == nullptr) {
-      req_ = std::make_unique<HttpRequest>();
-    } else {
-      *req_ = HttpRequest{};
-    }
-    url_.clear();
-    field_.clear();
-    value_.clear();
-    header_bytes_ = 0;
-    headers_complete_ = false;
+    http_->req = HttpRequest{};
+    http_->url.clear();
+    http_->field.clear();
+    http_->value.clear();
+    http_->header_bytes = 0;
     return 0;
   }
   int CountHeaderBytes(size_t n) {
-    header_bytes_ += n;
-    if (static_cast<int64_t>(header_bytes_) > server_->options_.max_header_bytes) {
+    http_->header_bytes += n;
+    if (static_cast<int64_t>(http_->header_bytes) > server_->options_.max_header_bytes) {
       SetPendingError(431, "HEADERS_TOO_LARGE",
                       "the request header block exceeds " +
                           std::to_string(server_->options_.max_header_bytes) + " bytes");
@@ -313,61 +309,61 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
     return 0;
   }
   int OnUrl(const char* at, size_t n) {
-    url_.append(at, n);
+    http_->url.append(at, n);
     return CountHeaderBytes(n);
   }
   int OnHeaderField(const char* at, size_t n) {
-    field_.append(at, n);
+    http_->field.append(at, n);
     return CountHeaderBytes(n);
   }
   int OnHeaderValue(const char* at, size_t n) {
-    value_.append(at, n);
+    http_->value.append(at, n);
     return CountHeaderBytes(n);
   }
   int OnHeaderValueComplete() {
-    std::string name = std::move(field_);
+    std::string name = std::move(http_->field);
     for (char& ch : name) {
       if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
     }
-    req_->headers.emplace_back(std::move(name), std::string(Trim(value_)));
-    field_.clear();
-    value_.clear();
+    http_->req.headers.emplace_back(std::move(name), std::string(Trim(http_->value)));
+    http_->field.clear();
+    http_->value.clear();
     return CountHeaderBytes(4);  // ": " and CRLF
   }
   int OnHeadersComplete() {
-    headers_complete_ = true;
-    uv_timer_stop(&timer_);
-    req_->method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
-    req_->target = url_;
-    internal::ParseTarget(url_, req_->path, req_->query);
-    req_->keep_alive = llhttp_should_keep_alive(&parser_) != 0;
-    req_->upgrade = parser_.upgrade != 0;
-    if (req_->Header("transfer-encoding").has_value() &&
-        req_->Header("content-length").has_value()) {
+    timer_.Stop();
+    HttpRequest& req = http_->req;
+    const llhttp_t& parser = http_->parser;
+    req.method = llhttp_method_name(static_cast<llhttp_method_t>(parser.method));
+    req.target = http_->url;
+    internal::ParseTarget(http_->url, req.path, req.query);
+    req.keep_alive = llhttp_should_keep_alive(&parser) != 0;
+    req.upgrade = parser.upgrade != 0;
+    if (req.Header("transfer-encoding").has_value() && req.Header("content-length").has_value()) {
       SetPendingError(400, "BAD_REQUEST",
                       "Transfer-Encoding and Content-Length must not both be present");
       return -1;
     }
-    if ((parser_.flags & F_CONTENT_LENGTH) != 0 &&
-        parser_.content_length > static_cast<uint64_t>(server_->options_.max_body_bytes)) {
+    if ((parser.flags & F_CONTENT_LENGTH) != 0 &&
+        parser.content_length > static_cast<uint64_t>(server_->options_.max_body_bytes)) {
       SetPendingError(413, "PAYLOAD_TOO_LARGE", BodyLimitMessage());
       return -1;
     }
-    if (auto expect = req_->Header("expect"); expect && EqualsIgnoreCase(*expect, "100-continue")) {
+    if (auto expect = req.Header("expect"); expect && EqualsIgnoreCase(*expect, "100-continue")) {
       Send("HTTP/1.1 100 Continue\r\n\r\n");
     }
     return 0;
   }
   int OnBody(const char* at, size_t n) {
-    if (static_cast<int64_t>(req_->body.size() + n) > server_->options_.max_body_bytes) {
+    if (static_cast<int64_t>(http_->req.body.size() + n) > server_->options_.max_body_bytes) {
       SetPendingError(413, "PAYLOAD_TOO_LARGE", BodyLimitMessage());
       return HPE_USER;
     }
-    req_->body.append(at, n);
+    http_->req.body.append(at, n);
     return 0;
   }
   int OnMessageComplete() {
-    message_complete_ = true;
+    http_->message_complete = true;
     return HPE_PAUSED;  // one request at a time: Proceed() dispatches it
   }
 
@@ -397,7 +393,7 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
       stream_->OnData(AsBytes(data));
       return;
     }
-    in_.append(data);
+    http_->in.append(data);
     Proceed();
     UpdateReading();
   }
@@ -444,7 +440,6 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
   }
 
   void OnHandleClosed() {
-    if (++handles_closed_ < 2) return;
     if (marked_for_flush_) {
       marked_for_flush_ = false;
       server_->Unmark(this);
@@ -460,12 +455,13 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
   void Respond(uint64_t request_id, HttpResponse response) {
     if (closed_ || close_requested_ || !awaiting_response_ || request_id != request_id_) return;
     awaiting_response_ = false;
-    server_->cors_.Decorate(*req_, response);
-    bool keep_alive = req_->keep_alive && !response.close && !close_after_response_ &&
-                      !server_->shutting_down_ && !req_->upgrade;
+    const HttpRequest& req = http_->req;  // answers come before an upgrade
+    server_->cors_.Decorate(req, response);
+    bool keep_alive = req.keep_alive && !response.close && !close_after_response_ &&
+                      !server_->shutting_down_ && !req.upgrade;
     server_->CountResponse(response.status);
     std::string bytes = response.Serialize(keep_alive);
-    if (req_->method == "HEAD" && response.body.size() <= bytes.size()) {
+    if (req.method == "HEAD" && response.body.size() <= bytes.size()) {
       bytes.resize(bytes.size() - response.body.size());
     }
     Send(std::move(bytes));
@@ -504,9 +500,9 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
   static void OnReadCb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept {
     static_cast<Connection*>(s->data)->OnRead(nread, buf);
   }
-  static void OnTimerCb(uv_timer_t* t) noexcept { static_cast<Connection*>(t->data)->OnTimer(); }
+  static void OnTimerCb(void* arg) { static_cast<Connection*>(arg)->OnTimer(); }
   static void OnShutdownCb(uv_shutdown_t* req, int) noexcept {
-    (void)req;  // the linger timer or the peer's EOF ends the connection
+    delete req;  // the linger timer or the peer's EOF ends the connection
   }
 
   std::string BodyLimitMessage() const {
@@ -515,15 +511,15 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
   }
 
   void SetPendingError(int status, std::string code, std::string message) {
-    if (pending_status_ != 0) return;
-    pending_status_ = status;
-    pending_code_ = std::move(code);
-    pending_message_ = std::move(message);
+    if (http_->pending_status != 0) return;
+    http_->pending_status = status;
+    http_->pending_code = std::move(code);
+    http_->pending_message = std::move(message);
   }
 
   void ArmTimer(int64_t ms) {
     if (closed_) return;
-    uv_timer_start(&timer_, &OnTimerCb, static_cast<uint64_t>(std::max<int64_t>(ms, 1)), 0);
+    timer_.Start(static_cast<uint64_t>(std::max<int64_t>(ms, 1)));
   }
 
   void StartReading() {
@@ -550,7 +546,7 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
     } else if (stream_ != nullptr) {
       want = !user_paused_;
     } else {
-      want = !user_paused_ && in_.size() - in_off_ < kMaxPipelineBuffer &&
+      want = !user_paused_ && http_->in.size() - http_->in_off < kMaxPipelineBuffer &&
              queued_bytes_ < kMaxQueuedAnswers;
     }
     if (want)
@@ -562,14 +558,20 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
   void StartLinger() {
     if (closed_ || lingering_) return;
     lingering_ = true;
-    in_.clear();
-    in_off_ = 0;
+    if (http_ != nullptr) {
+      http_->in.clear();
+      http_->in_off = 0;
+    }
     if (peer_eof_) {
       CloseNow();
       return;
     }
-    int rc = uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), &OnShutdownCb);
+    // Freed in its callback, which libuv always calls (UV_ECANCELED when the socket closes
+    // first).
+    auto* shutdown = new uv_shutdown_t;
+    int rc = uv_shutdown(shutdown, reinterpret_cast<uv_stream_t*>(&tcp_), &OnShutdownCb);
     if (rc != 0) {
+      delete shutdown;
       CloseNow();
       return;
     }
@@ -579,45 +581,50 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
   }
 
   // Runs the parser over buffered bytes until it needs more input or waits for an answer.
+  // HTTP phase only (http_ is set); an upgrade inside it ends the loop.
   void Proceed() {
     in_proceed_ = true;
     while (!closed_ && !close_requested_ && stream_ == nullptr && !awaiting_response_ &&
-           in_off_ < in_.size() && queued_bytes_ < kMaxQueuedAnswers) {
-      const char* p = in_.data() + in_off_;
-      size_t avail = in_.size() - in_off_;
-      llhttp_errno_t err = llhttp_execute(&parser_, p, avail);
+           http_->in_off < http_->in.size() && queued_bytes_ < kMaxQueuedAnswers) {
+      HttpState& h = *http_;
+      const char* p = h.in.data() + h.in_off;
+      size_t avail = h.in.size() - h.in_off;
+      llhttp_errno_t err = llhttp_execute(&h.parser, p, avail);
       if (err == HPE_OK) {
-        in_off_ = in_.size();
+        h.in_off = h.in.size();
         break;
       }
       if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
-        const char* pos = llhttp_get_error_pos(&parser_);
-        in_off_ += pos != nullptr ? static_cast<size_t>(pos - p) : avail;
-        if (err == HPE_PAUSED) llhttp_resume(&parser_);
-        if (message_complete_) {
-          message_complete_ = false;
-          Dispatch();
+        const char* pos = llhttp_get_error_pos(&h.parser);
+        h.in_off += pos != nullptr ? static_cast<size_t>(pos - p) : avail;
+        if (err == HPE_PAUSED) llhttp_resume(&h.parser);
+        if (h.message_complete) {
+          h.message_complete = false;
+          Dispatch();  // may upgrade, which frees http_
         }
         continue;
       }
       // A parse error or a limit: answer and close.
-      if (pending_status_ == 0) {
+      if (h.pending_status == 0) {
         SetPendingError(400, "BAD_REQUEST",
                         std::string("malformed HTTP request: ") + llhttp_errno_name(err));
       }
-      HttpResponse r = HttpResponse::Error(pending_status_, pending_code_, pending_message_);
-      server_->cors_.Decorate(*req_, r);
+      HttpResponse r = HttpResponse::Error(h.pending_status, h.pending_code, h.pending_message);
+      server_->cors_.Decorate(h.req, r);
       server_->CountResponse(r.status);
       Send(r.Serialize(false));
       Close();
       break;
     }
-    if (in_off_ >= in_.size()) {
-      in_.clear();
-      in_off_ = 0;
-    } else if (in_off_ > kReadChunk) {
-      in_.erase(0, in_off_);
-      in_off_ = 0;
+    if (http_ != nullptr) {
+      HttpState& h = *http_;
+      if (h.in_off >= h.in.size()) {
+        h.in.clear();
+        h.in_off = 0;
+      } else if (h.in_off > kReadChunk) {
+        h.in.erase(0, h.in_off);
+        h.in_off = 0;
+      }
     }
     in_proceed_ = false;
   }
@@ -627,14 +634,15 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
     awaiting_response_ = true;
     ++request_id_;
     if (server_->requests_ != nullptr) server_->requests_->Inc();
-    auto upgrade = req_->Header("upgrade");
-    if (req_->upgrade && upgrade.has_value() && EqualsIgnoreCase(*upgrade, "websocket")) {
+    const HttpRequest& req = http_->req;
+    auto upgrade = req.Header("upgrade");
+    if (req.upgrade && upgrade.has_value() && EqualsIgnoreCase(*upgrade, "websocket")) {
       HandleUpgrade();
       return;
     }
     std::weak_ptr<Connection> weak = keep;
     uint64_t id = request_id_;
-    server_->handler_(*req_, [weak, id](HttpResponse response) {
+    server_->handler_(req, [weak, id](HttpResponse response) {
       if (auto c = weak.lock()) c->Respond(id, std::move(response));
     });
   }
@@ -642,12 +650,13 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
   void HandleUpgrade() {
     uint64_t id = request_id_;
     if (server_->upgrade_handler_ == nullptr) {
-      Respond(id, HttpResponse::Error(404, "NOT_FOUND", "no WebSocket endpoint at " + req_->path));
+      Respond(id,
+              HttpResponse::Error(404, "NOT_FOUND", "no WebSocket endpoint at " + http_->req.path));
       return;
     }
     HttpResponse reject = HttpResponse::Error(400, "BAD_REQUEST", "upgrade refused");
     std::unique_ptr<StreamHandler> handler =
-        server_->upgrade_handler_->Upgrade(*req_, *this, reject);
+        server_->upgrade_handler_->Upgrade(http_->req, *this, reject);
     if (closed_) return;  // the handler aborted the connection
     if (handler == nullptr) {
       reject.close = true;
@@ -655,47 +664,52 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
       return;
     }
     awaiting_response_ = false;
-    uv_timer_stop(&timer_);
     stream_ = std::move(handler);
-    std::string leftover = in_.substr(in_off_);
-    // The HTTP phase is over: an upgraded connection keeps none of its buffers.
-    std::string().swap(in_);
-    in_off_ = 0;
-    req_.reset();  // 584 bytes an idle WebSocket does not need
-    std::string().swap(url_);
-    std::string().swap(field_);
-    std::string().swap(value_);
+    std::string leftover = http_->in.substr(http_->in_off);
+    // The HTTP phase is over: an upgraded connection keeps neither its parser, request and
+    // buffers (http_) nor a timer handle (a linger makes a new one).
+    http_.reset();
+    timer_.Release();
     if (!leftover.empty()) stream_->OnData(AsBytes(leftover));
     if (!closed_ && stream_ != nullptr && server_->shutting_down_) {
       stream_->OnShutdown();
     }
   }
 
+  // What only the HTTP phase needs: the parser, the request being parsed or answered, the
+  // bytes read and not parsed yet. Freed at the upgrade (~900 bytes with the request that an
+  // idle WebSocket would otherwise keep).
+  struct HttpState {
+    llhttp_t parser{};
+    HttpRequest req;
+    std::string url, field, value;
+    size_t header_bytes = 0;
+    bool message_complete = false;
+    // The error answer a callback decided on (a limit), sent when llhttp stops.
+    int pending_status = 0;
+    std::string pending_code, pending_message;
+    std::string in;  // bytes read and not yet parsed start at in_off
+    size_t in_off = 0;
+  };
+
   HttpServer::Impl* server_;
-  uv_shutdown_t shutdown_req_{};
-  llhttp_t parser_{};
+  // The header timeout, then the linger (see OnTimer). Its libuv handle exists only while
+  // needed: not during an upgraded connection's life.
+  internal::WsTimer timer_;
+  std::unique_ptr<HttpState> http_;  // null once upgraded
   std::string peer_ = "?";
   std::string ip_;         // peer_ without the port
   bool admitted_ = false;  // counted against the connection limits
 
   // Read side.
-  std::string in_;  // bytes read and not yet parsed start at in_off_
-  size_t in_off_ = 0;
   bool reading_ = false;
   bool user_paused_ = false;
   bool peer_eof_ = false;
 
-  // The request being parsed or answered.
-  std::unique_ptr<HttpRequest> req_ = std::make_unique<HttpRequest>();  // none once upgraded
-  std::string url_, field_, value_;
-  size_t header_bytes_ = 0;
-  bool headers_complete_ = false;
-  bool message_complete_ = false;
+  // The request being answered.
   bool awaiting_response_ = false;
   bool in_proceed_ = false;
   uint64_t request_id_ = 0;
-  int pending_status_ = 0;
-  std::string pending_code_, pending_message_;
 
   // Write side and closing.
   size_t queued_bytes_ = 0;           // gathered (pending_) plus handed to libuv, not yet written
@@ -706,7 +720,6 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
   bool close_requested_ = false;  // flush, then linger, then close
   bool lingering_ = false;
   bool closed_ = false;  // uv_close called
-  int handles_closed_ = 0;
 
   std::unique_ptr<StreamHandler> stream_;  // set once upgraded
 };
@@ -845,7 +858,6 @@ void HttpServer::Impl::OnNewConnection(int status) {
   if (status < 0 || shutting_down_) return;
   auto c = std::make_shared<Connection>(this);
   uv_tcp_init(loop_, &c->tcp_);
-  uv_timer_init(loop_, &c->timer_);
   connections_.emplace(c.get(), c);
   if (uv_accept(reinterpret_cast<uv_stream_t*>(&listener_),
                 reinterpret_cast<uv_stream_t*>(&c->tcp_)) != 0) {

@@ -16,11 +16,7 @@ class WsTimer {
  public:
   using Fn = void (*)(void* arg);
   WsTimer(uv_loop_t* loop, Fn fn, void* arg) : loop_(loop), fn_(fn), arg_(arg) {}
-  ~WsTimer() {
-    if (handle_ == nullptr) return;
-    handle_->data = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(handle_), &WsTimer::OnClose);
-  }
+  ~WsTimer() { Release(); }
   WsTimer(const WsTimer&) = delete;
   WsTimer& operator=(const WsTimer&) = delete;
 
@@ -37,6 +33,14 @@ class WsTimer {
   }
   bool active() const {
     return handle_ != nullptr && uv_is_active(reinterpret_cast<const uv_handle_t*>(handle_)) != 0;
+  }
+  // Stops the timer and frees its handle (closed asynchronously; the callback never runs
+  // again). A later Start() makes a new one.
+  void Release() {
+    if (handle_ == nullptr) return;
+    handle_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(handle_), &WsTimer::OnClose);
+    handle_ = nullptr;
   }
 
  private:
@@ -56,8 +60,9 @@ class WsTimer {
 
 // WsTimerSet: N one-shot deadlines of one owner on one WsTimer (so one libuv handle). A
 // WebSocket connection has six (ping, idle, slow reader, rate close, close, token expiry);
-// even an idle one arms two of them (ping, idle), and each handle costs ~170 bytes. The owner's callback runs when at least one
-// deadline is due and calls TakeDue() to learn which ones. Loop thread only.
+// even an idle one arms two of them (ping, idle), and each handle costs ~170 bytes. The owner's
+// callback runs when at least one deadline is due and calls TakeDue() to learn which ones. Loop
+// thread only.
 template <int N>
 class WsTimerSet {
   static_assert(N > 0 && N <= 32, "deadlines are reported as a 32-bit mask");
