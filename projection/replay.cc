@@ -2,8 +2,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <limits>
+#include <memory>
+#include <mutex>
+#include <thread>
 #include <tuple>
 #include <unordered_map>
 #include <unordered_set>
@@ -19,6 +24,10 @@ using eventlog::Event;
 using eventlog::EventKind;
 
 namespace {
+
+bool SameBytes(ByteView a, ByteView b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
+}
 
 // Yjs snapshots are compared as documents (yjs::SameDocument: state vector, delete set,
 // structs), so a snapshot with other block boundaries than the fold still passes. On a
@@ -58,22 +67,21 @@ class OpIdLog {
 
   // Every later use of an op_id: (seq of the repeat, seq of the first use, op_id).
   std::vector<std::tuple<Seq, Seq, std::string>> Duplicates() const {
-    std::vector<uint32_t> order(entries_.size());
-    for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
-      if (entries_[a].hash != entries_[b].hash) return entries_[a].hash < entries_[b].hash;
-      return a < b;
-    });
+    // (hash, entry) pairs sorted by value: a comparison reads no other memory, unlike sorting
+    // entry indexes through entries_.
+    std::vector<std::pair<uint64_t, uint32_t>> order(entries_.size());
+    for (uint32_t i = 0; i < order.size(); ++i) order[i] = {entries_[i].hash, i};
+    std::sort(order.begin(), order.end());
     std::vector<std::tuple<Seq, Seq, std::string>> out;
     for (size_t i = 0; i < order.size();) {
       size_t j = i + 1;
-      while (j < order.size() && entries_[order[j]].hash == entries_[order[i]].hash) ++j;
+      while (j < order.size() && order[j].first == order[i].first) ++j;
       // [i, j) share a hash; compare the strings (in seq order, first use first).
       for (size_t a = i; a < j; ++a) {
         for (size_t b = i; b < a; ++b) {
-          if (Get(order[a]) == Get(order[b])) {
-            out.emplace_back(entries_[order[a]].seq, entries_[order[b]].seq,
-                             std::string(Get(order[a])));
+          if (Get(order[a].second) == Get(order[b].second)) {
+            out.emplace_back(entries_[order[a].second].seq, entries_[order[b].second].seq,
+                             std::string(Get(order[a].second)));
             break;
           }
         }
@@ -95,6 +103,145 @@ class OpIdLog {
   std::string chars_;
 };
 
+// Violations are reported in the order a sequential replay finds them: each check takes a
+// ticket when it runs, a snapshot's fold check when the snapshot is observed (its result may
+// come later, from another thread).
+using Ticket = uint64_t;
+
+// One snapshot to compare with the fold of its prefix. It owns or shares everything it reads,
+// so it may run on any thread, and it depends on no other fold: the next fold of the document
+// starts from this snapshot's stored bytes whatever this one finds.
+struct FoldJob {
+  Ticket ticket = 0;
+  DocumentId document_id;
+  Seq seq = 0;
+  CrdtKind crdt = CrdtKind::kYjs;
+  std::shared_ptr<const Bytes> base;               // the previous snapshot; null when none
+  std::shared_ptr<const Bytes> snapshot;           // this snapshot's payload
+  Bytes arena;                                     // holds the prefix's updates
+  std::vector<std::pair<size_t, size_t>> updates;  // (offset, size) in `arena`, in seq order
+};
+
+// The snapshot_fold violation `job` finds, if any.
+std::optional<ReplayViolation> RunFold(const FoldJob& job) {
+  std::vector<ByteView> updates;
+  updates.reserve(job.updates.size());
+  for (const auto& [offset, size] : job.updates)
+    updates.emplace_back(job.arena.data() + offset, size);
+  const ByteView base = job.base ? ByteView(*job.base) : ByteView();
+  const ByteView snapshot(*job.snapshot);
+  Result<Bytes> folded = CodecFor(job.crdt).Fold(base, updates);
+  if (!folded.ok()) {
+    return ReplayViolation{job.document_id, job.seq, "snapshot_fold",
+                           "folding the prefix failed: " + folded.status().ToString()};
+  }
+  if (std::string why;
+      !SameBytes(*folded, snapshot) && !SameYjsDocument(job.crdt, *folded, snapshot, &why)) {
+    return ReplayViolation{job.document_id, job.seq, "snapshot_fold",
+                           "snapshot (" + std::to_string(snapshot.size()) +
+                               " bytes) differs from the fold of its prefix (" +
+                               std::to_string(folded->size()) + " bytes)" + why};
+  }
+  return std::nullopt;
+}
+
+// Runs fold checks on `threads` worker threads beside the thread that submits them (which
+// reads the log), or inline when `threads` is 0. Submit() and Drain() are called from one
+// thread; the workers only touch the queue and the results, under mu_.
+class FoldPool {
+ public:
+  explicit FoldPool(int threads) : threads_wanted_(threads) {}
+  ~FoldPool() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    work_.notify_all();
+    for (std::thread& t : threads_) t.join();
+  }
+  FoldPool(const FoldPool&) = delete;
+  FoldPool& operator=(const FoldPool&) = delete;
+
+  void Submit(FoldJob job) {
+    if (threads_wanted_ <= 0) {
+      Record(job.ticket, RunFold(job));
+      return;
+    }
+    if (threads_.empty()) {
+      for (int i = 0; i < threads_wanted_; ++i) threads_.emplace_back([this] { Work(); });
+    }
+    std::optional<FoldJob> own;
+    {
+      std::lock_guard lock(mu_);
+      queue_.push_back(std::move(job));
+      // The workers fell behind: the submitter takes the oldest job itself, which bounds the
+      // memory the queued jobs hold.
+      if (queue_.size() > kMaxQueued) {
+        own = std::move(queue_.front());
+        queue_.pop_front();
+      }
+    }
+    work_.notify_one();
+    if (own) Record(own->ticket, RunFold(*own));
+  }
+
+  // Waits until every submitted job ran (helping with the queue) and returns the violations
+  // found, with their tickets, in no particular order.
+  std::vector<std::pair<Ticket, ReplayViolation>> Drain() {
+    while (true) {
+      std::optional<FoldJob> own;
+      {
+        std::lock_guard lock(mu_);
+        if (queue_.empty()) break;
+        own = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      Record(own->ticket, RunFold(*own));
+    }
+    std::unique_lock lock(mu_);
+    idle_.wait(lock, [&] { return running_ == 0; });
+    return std::move(found_);
+  }
+
+ private:
+  static constexpr size_t kMaxQueued = 64;
+
+  void Work() {
+    std::unique_lock lock(mu_);
+    while (true) {
+      work_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping
+      FoldJob job = std::move(queue_.front());
+      queue_.pop_front();
+      running_ += 1;
+      lock.unlock();
+      const Ticket ticket = job.ticket;
+      std::optional<ReplayViolation> v = RunFold(job);
+      job = FoldJob();  // frees its buffers outside the lock
+      lock.lock();
+      if (v) found_.emplace_back(ticket, std::move(*v));
+      running_ -= 1;
+      if (running_ == 0) idle_.notify_all();
+    }
+  }
+
+  void Record(Ticket ticket, std::optional<ReplayViolation> v) {
+    if (!v) return;
+    std::lock_guard lock(mu_);
+    found_.emplace_back(ticket, std::move(*v));
+  }
+
+  const int threads_wanted_;
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::condition_variable work_;  // a job was queued, or stop_
+  std::condition_variable idle_;  // running_ dropped to 0
+  std::deque<FoldJob> queue_;
+  size_t running_ = 0;
+  bool stop_ = false;
+  std::vector<std::pair<Ticket, ReplayViolation>> found_;
+};
+
 // One update after the latest snapshot's version: its bytes live in DocState::arena.
 struct TailRef {
   Seq seq;
@@ -113,7 +260,7 @@ struct DocState {
   bool have_snapshot = false;
   Seq snapshot_seq = 0;
   Seq snapshot_version = 0;
-  Bytes snapshot;
+  std::shared_ptr<const Bytes> snapshot;  // the latest snapshot's payload; null before it
   Seq max_snapshot_version = 0;
   Bytes arena;                // payloads of `tail`, back to back
   std::vector<TailRef> tail;  // updates with seq > snapshot_version, in seq order
@@ -134,15 +281,12 @@ std::string RecordToString(const DocumentRecord& r) {
   return s + "}}";
 }
 
-bool SameBytes(ByteView a, ByteView b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
-}
-
 }  // namespace
 
 class ReplayChecker::Impl {
  public:
-  explicit Impl(ReplayOptions options) : options_(std::move(options)) {}
+  explicit Impl(ReplayOptions options)
+      : options_(std::move(options)), folds_(FoldThreads(options_.fold_threads)) {}
 
   void Observe(const Event& e) {
     report_.events += 1;
@@ -225,52 +369,44 @@ class ReplayChecker::Impl {
                 "snapshot version " + std::to_string(e.version) +
                     " is below the previous snapshot's " + std::to_string(doc.snapshot_version));
     }
-    const Codec& codec = CodecFor(doc.record.crdt);
-    std::optional<Bytes> verified;  // the fold, when it equals the snapshot
-    if (codec.CanFold()) {
+    auto payload = std::make_shared<const Bytes>(e.payload);
+    // The updates the snapshot covers leave the tail: the prefix doc.tail[0, covered).
+    const size_t covered =
+        static_cast<size_t>(std::find_if(doc.tail.begin(), doc.tail.end(),
+                                         [&](const TailRef& t) { return t.seq > e.version; }) -
+                            doc.tail.begin());
+    const size_t kept_from =
+        covered == doc.tail.size() ? doc.arena.size() : doc.tail[covered].offset;
+    Bytes kept_bytes(doc.arena.begin() + static_cast<ptrdiff_t>(kept_from), doc.arena.end());
+    if (CodecFor(doc.record.crdt).CanFold()) {
       Seq base_version = doc.have_snapshot ? doc.snapshot_version : 0;
       if (doc.last_gap_end > base_version) {
         report_.folds_unverifiable += 1;
       } else {
-        std::vector<ByteView> updates;
-        for (const TailRef& t : doc.tail) {
-          if (t.seq > e.version) break;
-          updates.emplace_back(doc.arena.data() + t.offset, t.size);
-        }
-        Result<Bytes> folded = codec.Fold(doc.snapshot, updates);
         report_.folds_checked += 1;
-        if (!folded.ok()) {
-          Violation(e.document_id, e.seq, "snapshot_fold",
-                    "folding the prefix failed: " + folded.status().ToString());
-        } else if (std::string why; !SameBytes(*folded, e.payload) &&
-                                    !SameYjsDocument(doc.record.crdt, *folded, e.payload, &why)) {
-          Violation(e.document_id, e.seq, "snapshot_fold",
-                    "snapshot (" + std::to_string(e.payload.size()) +
-                        " bytes) differs from the fold of its prefix (" +
-                        std::to_string(folded->size()) + " bytes)" + why);
-        } else if (SameBytes(*folded, e.payload)) {
-          verified = std::move(folded).value();
+        FoldJob job;
+        job.ticket = next_ticket_++;
+        job.document_id = e.document_id;
+        job.seq = e.seq;
+        job.crdt = doc.record.crdt;
+        job.base = doc.snapshot;
+        job.snapshot = payload;
+        job.updates.reserve(covered);
+        for (size_t i = 0; i < covered; ++i) {
+          job.updates.emplace_back(doc.tail[i].offset, doc.tail[i].size);
         }
+        job.arena = std::move(doc.arena);  // the kept suffix was copied out above
+        folds_.Submit(std::move(job));
       }
     }
     doc.have_snapshot = true;
     doc.snapshot_seq = e.seq;
     doc.snapshot_version = e.version;
-    if (verified) {
-      doc.snapshot = std::move(*verified);
-    } else {
-      doc.snapshot = e.payload;
-    }
+    doc.snapshot = std::move(payload);
     doc.max_snapshot_version = std::max(doc.max_snapshot_version, e.version);
-    // Keep only the updates after the new version; compact the arena.
-    auto keep = std::find_if(doc.tail.begin(), doc.tail.end(),
-                             [&](const TailRef& t) { return t.seq > e.version; });
-    if (keep != doc.tail.begin()) {
-      size_t base = keep == doc.tail.end() ? doc.arena.size() : keep->offset;
-      doc.tail.erase(doc.tail.begin(), keep);
-      doc.arena.erase(doc.arena.begin(), doc.arena.begin() + static_cast<ptrdiff_t>(base));
-      for (TailRef& t : doc.tail) t.offset -= base;
-    }
+    doc.tail.erase(doc.tail.begin(), doc.tail.begin() + static_cast<ptrdiff_t>(covered));
+    for (TailRef& t : doc.tail) t.offset -= kept_from;
+    doc.arena = std::move(kept_bytes);
   }
 
   void CheckCatalog(std::span<const DocumentRecord> stored) {
@@ -319,7 +455,7 @@ class ReplayChecker::Impl {
       const std::optional<Event>& s = *snapshot;
       if (s.has_value() != doc.have_snapshot ||
           (s && (s->seq != doc.snapshot_seq || s->version != doc.snapshot_version ||
-                 !SameBytes(s->payload, doc.snapshot)))) {
+                 !SameBytes(s->payload, *doc.snapshot)))) {
         Violation(
             id, 0, "head_state",
             "latest snapshot loads as " +
@@ -329,7 +465,7 @@ class ReplayChecker::Impl {
                 ", the stream says " +
                 (doc.have_snapshot ? "seq " + std::to_string(doc.snapshot_seq) + " version " +
                                          std::to_string(doc.snapshot_version) + " (" +
-                                         std::to_string(doc.snapshot.size()) + " bytes)"
+                                         std::to_string(doc.snapshot->size()) + " bytes)"
                                    : std::string("none")));
         continue;
       }
@@ -379,6 +515,7 @@ class ReplayChecker::Impl {
   }
 
   ReplayReport Finish() {
+    for (auto& [ticket, v] : folds_.Drain()) Keep(ticket, std::move(v));
     for (const auto& [id, doc] : docs_) {
       for (const auto& [seq, first_seq, op_id] : doc.op_ids.Duplicates()) {
         Violation(id, seq, "duplicate_op_id",
@@ -393,6 +530,9 @@ class ReplayChecker::Impl {
       }
     }
     report_.documents = static_cast<int64_t>(docs_.size());
+    report_.violations.reserve(kept_.size());
+    for (auto& [ticket, v] : kept_) report_.violations.push_back(std::move(v));
+    kept_.clear();
     return std::move(report_);
   }
 
@@ -406,18 +546,36 @@ class ReplayChecker::Impl {
   }
 
  private:
+  static int FoldThreads(int wanted) {
+    if (wanted >= 0) return wanted;
+    return std::thread::hardware_concurrency() > 1 ? 1 : 0;
+  }
+
   void Violation(const DocumentId& id, Seq seq, std::string check, std::string message) {
+    Keep(next_ticket_++, ReplayViolation{id, seq, std::move(check), std::move(message)});
+  }
+
+  // Counts `v` and keeps it when it is among the max_violations earliest tickets so far.
+  void Keep(Ticket ticket, ReplayViolation v) {
     report_.violation_count += 1;
-    if (report_.violations.size() < options_.max_violations) {
-      report_.violations.push_back(ReplayViolation{id, seq, std::move(check), std::move(message)});
+    if (options_.max_violations == 0) return;
+    if (kept_.size() >= options_.max_violations) {
+      if (ticket > kept_.back().first) return;
+      kept_.pop_back();
     }
+    auto at = std::upper_bound(kept_.begin(), kept_.end(), ticket,
+                               [](Ticket t, const auto& k) { return t < k.first; });
+    kept_.emplace(at, ticket, std::move(v));
   }
 
   ReplayOptions options_;
   ReplayReport report_;
+  Ticket next_ticket_ = 0;
+  std::vector<std::pair<Ticket, ReplayViolation>> kept_;  // ordered by ticket
   std::unordered_map<DocumentId, DocState> docs_;
   DocState* last_doc_ = nullptr;  // pointers into docs_ stay valid across rehashing
   const DocumentId* last_id_ = nullptr;
+  FoldPool folds_;  // last: its threads stop before anything else goes
 };
 
 ReplayChecker::ReplayChecker(ReplayOptions options)

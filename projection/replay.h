@@ -62,6 +62,11 @@ struct ReplayOptions {
   // Called every `progress_every` events with the number of events seen so far.
   std::function<void(int64_t events)> progress;
   int64_t progress_every = 100'000;
+  // Threads that compare snapshots with the folds of their prefixes while the caller goes on
+  // reading events (the folds are most of the CPU time of a Yjs log). 0: the caller folds
+  // inline; -1: one thread when the machine has more than one core. The report is the same
+  // either way, violations included, in the same order.
+  int fold_threads = -1;
 };
 
 // Feeds events one by one (within a document in seq order; documents may interleave), then

@@ -162,6 +162,86 @@ TEST_CASE("ReplayKeepsAtMostMaxViolationsButCountsAll", "[replay]") {
   CHECK(r.violations.size() == 2);
 }
 
+// A log of 40 interleaved documents, 300 snapshots (more than the fold threads keep queued),
+// some of them wrong, among other violations.
+std::vector<Event> ManySnapshotsSomeWrong() {
+  std::vector<Event> events;
+  constexpr int kDocs = 40;
+  std::vector<Seq> seq(kDocs, 1);
+  std::vector<std::string> folded(kDocs);
+  for (int d = 0; d < kDocs; ++d) {
+    events.push_back(
+        Created("d" + std::to_string(d), d == 7 ? CrdtKind::kYjs : CrdtKind::kAutomerge));
+  }
+  for (int round = 0; round < 8; ++round) {
+    for (int d = 0; d < kDocs; ++d) {
+      const DocumentId id = "d" + std::to_string(d);
+      for (int u = 0; u < 3; ++u) {
+        const std::string bytes = std::to_string(round) + ":" + std::to_string(u) + ";";
+        // d7 is Yjs with bytes that are no Yjs update: its folds fail.
+        events.push_back(Update(id, ++seq[d], std::to_string(round * 3 + u), bytes));
+        folded[d] += bytes;
+      }
+      if (round % 2 == 1 && d % 5 == 0) {
+        events.push_back(Update(id, ++seq[d], "0", "dup"));  // duplicate op_id
+        folded[d] += "dup";
+      }
+      const bool wrong = (round + d) % 11 == 0;
+      events.push_back(Snap(id, seq[d] + 1, seq[d], wrong ? folded[d] + "!" : folded[d]));
+      ++seq[d];
+      // A wrong snapshot is still what the next fold starts from.
+      if (wrong) folded[d] += "!";
+      if (round == 5 && d == 3) events.push_back(Update(id, seq[d], "again", "z"));  // seq_order
+    }
+  }
+  return events;
+}
+
+TEST_CASE("ReplayWithFoldThreadsReportsWhatAnInlineReplayReports", "[replay]") {
+  const std::vector<Event> events = ManySnapshotsSomeWrong();
+  auto run = [&](int threads, size_t max_violations) {
+    ReplayOptions options;
+    options.fold_threads = threads;
+    options.max_violations = max_violations;
+    ReplayChecker checker(options);
+    for (const Event& e : events) checker.Observe(e);
+    checker.CheckCatalog(checker.Catalog());
+    return checker.Finish();
+  };
+  auto summary = [](const ReplayReport& r) {
+    std::vector<std::string> out;
+    for (const ReplayViolation& v : r.violations) {
+      out.push_back(v.check + " " + v.document_id + " " + std::to_string(v.seq) + " " + v.message);
+    }
+    out.push_back("count " + std::to_string(r.violation_count) + " folds " +
+                  std::to_string(r.folds_checked) + " unverifiable " +
+                  std::to_string(r.folds_unverifiable) + " events " + std::to_string(r.events) +
+                  " updates " + std::to_string(r.updates) + " snapshots " +
+                  std::to_string(r.snapshots) + " bytes " + std::to_string(r.bytes));
+    return out;
+  };
+  for (size_t max_violations : {size_t{0}, size_t{1}, size_t{7}, size_t{1000}}) {
+    const std::vector<std::string> inline_report = summary(run(0, max_violations));
+    for (int threads : {1, 2}) {
+      INFO("max_violations " << max_violations << " threads " << threads);
+      CHECK(summary(run(threads, max_violations)) == inline_report);
+    }
+  }
+  ReplayReport all = run(0, 1000);
+  CHECK(all.snapshots == 320);
+  CHECK(all.folds_checked == 320);
+  auto count = [&](const std::string& check) {
+    return std::count_if(all.violations.begin(), all.violations.end(),
+                         [&](const ReplayViolation& v) { return v.check == check; });
+  };
+  CHECK(count("snapshot_fold") > 8 + 20);  // every fold of d7 fails, plus the wrong ones
+  CHECK(count("duplicate_op_id") > 0);
+  CHECK(count("seq_order") == 1);
+  // Sequential order: the violation a fold finds sits before later events' violations.
+  CHECK(all.violations.front().check == "snapshot_fold");
+  CHECK(all.violations.front().document_id == "d0");
+}
+
 // Serves the stored events but loses one update on the per-document read path, or the
 // latest snapshot: what a broken index or query would do.
 class LossyBackend final : public eventlog::Backend {
