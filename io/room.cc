@@ -18,7 +18,15 @@ SharedFrame BridgedPresence(uint64_t client, std::string_view state_json, std::s
 }  // namespace
 
 void Room::Join(RoomMember* member, std::shared_ptr<const ws::AwarenessOwner> owner) {
-  if (!IsMember(member)) members_.push_back(Entry{member, nullptr, std::move(owner)});
+  if (IsMember(member)) return;
+  members_.push_back(Entry{member, nullptr, std::move(owner)});
+  if (bridging_ || !member->wants_update_bytes()) return;
+  // The first binary member: from now on JSON members' presence is kept as awareness too.
+  // Nobody saw these states yet; the newcomer asks for AwarenessUpdate() once it has joined.
+  bridging_ = true;
+  for (const Entry& e : members_) {
+    if (e.bridged_clock > 0) StoreBridged(e);
+  }
 }
 
 void Room::Leave(RoomMember* member, const SharedFrame& left_frame) {
@@ -125,15 +133,32 @@ bool Room::ApplyAwareness(RoomMember* from, ByteView update) {
   return true;
 }
 
-void Room::PublishBridgedAwareness(RoomMember* from, uint64_t client, std::string state_json) {
+void Room::PublishBridgedAwareness(RoomMember* from) {
+  auto e = std::find_if(members_.begin(), members_.end(),
+                        [&](const Entry& m) { return m.member == from; });
+  if (e == members_.end()) return;
+  if (!bridging_) {
+    ++e->bridged_clock;  // no binary member: nobody to see the state yet
+    return;
+  }
+  uint64_t client = from->bridged_awareness_client();
   auto it = awareness_.find(client);
   // Another member's state under the same id (a 1 in 2^32 clash): leave it alone.
   if (it != awareness_.end() && it->second.owner != from) return;
-  uint64_t clock = it == awareness_.end() ? 1 : it->second.clock + 1;
-  AwarenessState& s = awareness_[client];
-  s = AwarenessState{clock, std::move(state_json), from, true, nullptr};
-  std::vector<yjs::AwarenessEntry> entries = {{client, clock, s.json}};
+  ++e->bridged_clock;
+  if (!StoreBridged(*e)) return;
+  const AwarenessState& s = awareness_.at(client);
+  std::vector<yjs::AwarenessEntry> entries = {{client, s.clock, s.json}};
   DeliverAwarenessToBinary(std::make_shared<const Bytes>(yjs::EncodeAwarenessUpdate(entries)));
+}
+
+bool Room::StoreBridged(const Entry& e) {
+  uint64_t client = e.member->bridged_awareness_client();
+  auto it = awareness_.find(client);
+  if (it != awareness_.end() && it->second.owner != e.member) return false;
+  awareness_[client] =
+      AwarenessState{e.bridged_clock, e.member->BridgedAwarenessState(), e.member, true, nullptr};
+  return true;
 }
 
 Bytes Room::AwarenessUpdate() const {

@@ -7,7 +7,10 @@
 // specified in io/json_protocol.md, "Presence and Yjs awareness"):
 // - JSON members publish presence frames (BroadcastPresence) and the awareness state that
 //   stands for them (PublishBridgedAwareness, under a synthetic awareness client id per
-//   member); binary members get the latter as awareness.
+//   member); binary members get the latter as awareness. A room holds these bridged states
+//   only once a binary member joined (until then nobody could see them): the first binary
+//   member makes the room build one for every JSON member that published, with the clock it
+//   would have reached, and from then on every publication updates it.
 // - Binary members (wants_update_bytes()) apply awareness updates (ApplyAwareness); every
 //   binary member gets the update, JSON members get a `presence` for each state that changed.
 //   With access control on, a member joins with its token's identity (ws::AwarenessOwner) and
@@ -51,6 +54,10 @@ class RoomMember {
   // without the message type) for the document; may be dropped. Must not call back into the
   // room synchronously.
   virtual void DeliverAwareness(const SharedBytes& /*update*/) {}
+  // JSON members: the awareness state standing for their current presence
+  // (ws::AwarenessStateFromPresence) and its client id; see Room::PublishBridgedAwareness.
+  virtual uint64_t bridged_awareness_client() const { return 0; }
+  virtual std::string BridgedAwarenessState() const { return {}; }
 };
 
 class Room {
@@ -89,9 +96,11 @@ class Room {
   // included (y-websocket and Hocuspocus echo it); JSON members get a presence per state
   // applied. Returns false (and changes nothing) when `update` is malformed.
   bool ApplyAwareness(RoomMember* from, ByteView update);
-  // Sets the awareness state standing for JSON member `from`'s presence (client id `client`,
-  // `state_json` from ws::AwarenessStateFromPresence) and delivers it to the binary members.
-  void PublishBridgedAwareness(RoomMember* from, uint64_t client, std::string state_json);
+  // JSON member `from` published its presence: advances the clock of the awareness state
+  // standing for it (client id from->bridged_awareness_client()) and, once the room holds
+  // bridged states (a binary member joined), sets it to from->BridgedAwarenessState() and
+  // delivers it to the binary members.
+  void PublishBridgedAwareness(RoomMember* from);
   // Every awareness state held, as one awareness update (with no entries when there is none).
   Bytes AwarenessUpdate() const;
   size_t awareness_count() const { return awareness_.size(); }
@@ -107,6 +116,9 @@ class Room {
     RoomMember* member;
     SharedFrame presence;                                // null until the member announced itself
     std::shared_ptr<const ws::AwarenessOwner> identity;  // as given to Join
+    // JSON members: publications of the bridged awareness state so far, the clock it has (or
+    // will have once built); 0 before the first.
+    uint64_t bridged_clock = 0;
   };
   struct AwarenessState {
     uint64_t clock = 0;
@@ -117,6 +129,9 @@ class Room {
     std::shared_ptr<const ws::AwarenessOwner> identity;
   };
   void DeliverAwarenessToBinary(const SharedBytes& update);
+  // Stores `e`'s bridged awareness state at its clock; false when its client id is another
+  // member's (a 1 in 2^32 clash), which is left alone.
+  bool StoreBridged(const Entry& e);
   void DeliverPresenceToJson(const SharedFrame& frame);
   // Removes the awareness states `owner` held and tells the others.
   void DropAwarenessOf(RoomMember* owner);
@@ -124,6 +139,9 @@ class Room {
   DocumentId document_id_;
   std::vector<Entry> members_;  // join order; rooms are small enough for linear scans
   std::map<uint64_t, AwarenessState> awareness_;  // by awareness client id
+  // A binary member joined: JSON members' bridged states are kept in awareness_. Never reset
+  // (a state's clock must not go back for a provider that saw it).
+  bool bridging_ = false;
   // The clock at which each removed client id was removed (y-protocols keeps the same in its
   // meta): a state a provider echoes with a clock no higher than that is stale and does not
   // bring the client back (under another member's identity). Cleared beyond kMaxRemoved.

@@ -208,6 +208,13 @@ class JsonConnection final : public WsConnection, public RoomMember {
     SendText(*frame);
   }
 
+  uint64_t bridged_awareness_client() const override { return awareness_client_; }
+  // Built when the room needs it (a binary member is there); between a presence change and
+  // its throttled publication this is already the new presence.
+  std::string BridgedAwarenessState() const override {
+    return ws::AwarenessStateFromPresence(presence_);
+  }
+
   void DeliverPresence(const SharedFrame& frame) override {
     // While joining, presence is skipped: the newcomer gets everyone's current presence when
     // the state has been sent.
@@ -365,10 +372,7 @@ class JsonConnection final : public WsConnection, public RoomMember {
     room_->BroadcastPresence(this,
                              std::make_shared<const std::string>(ws::PresenceMessage(presence_)));
     // The same presence as an awareness state for the y-websocket / Hocuspocus members.
-    if (room_) {
-      room_->PublishBridgedAwareness(this, awareness_client_,
-                                     ws::AwarenessStateFromPresence(presence_));
-    }
+    if (room_) room_->PublishBridgedAwareness(this);
   }
 
   static void OnPresenceTimer(void* arg) {
