@@ -292,12 +292,24 @@ void WsConnection::Start() {
   last_rx_ms_ = uv_now(hub_->loop());
   timers_.Start(kPingTimer, PingMs());
   timers_.Start(kIdleTimer, IdleMs());
-  TimestampMs expires_at = hub_->access().enabled() ? hub_->access().ExpiresAt(principal_) : 0;
+  TimestampMs expires_at = hub_->access().enabled() ? hub_->access().ExpiresAt(principal()) : 0;
   if (expires_at != 0) {
     int64_t left = expires_at - WallClockMs();
     timers_.Start(kExpiryTimer, static_cast<uint64_t>(std::max<int64_t>(left, 0)));
   }
   OnStart();
+}
+
+const Principal& WsConnection::principal() const {
+  static const Principal kAnonymous;
+  return principal_ != nullptr ? *principal_ : kAnonymous;
+}
+
+void WsConnection::set_principal(Principal p) {
+  // Every field of Principal at its default (keep this in step with io/access.h).
+  bool anonymous =
+      p.user_id.empty() && p.name.empty() && p.expires_at == 0 && p.document_grants.empty();
+  principal_ = anonymous ? nullptr : std::make_unique<const Principal>(std::move(p));
 }
 
 void WsConnection::TrackDocument(const DocumentId& id, Role role) {
@@ -328,7 +340,7 @@ void WsConnection::StopAccessChecks() {
 void WsConnection::RecheckAccess() {
   if (phase_ != Phase::kOpen) return;
   auto self = shared_from_this();
-  if (TimestampMs expires_at = hub_->access().ExpiresAt(principal_);
+  if (TimestampMs expires_at = hub_->access().ExpiresAt(principal());
       expires_at != 0 && WallClockMs() >= expires_at) {
     OnExpiryTimer();
     return;
@@ -336,12 +348,12 @@ void WsConnection::RecheckAccess() {
   auto roles = roles_;  // OnRoleChanged may untrack
   for (const auto& [id, old_role] : roles) {
     if (phase_ != Phase::kOpen) return;
-    Role role = hub_->access().RoleFor(principal_, id);
+    Role role = hub_->access().RoleFor(principal(), id);
     if (role == old_role || roles_.count(id) == 0) continue;
     roles_[id] = role;
     QUIRE_LOG(hub_->logger(), kInfo, "ws_role_changed")
         .Str("docId", id)
-        .Str("userId", principal_.user_id)
+        .Str("userId", principal().user_id)
         .Str("from", RoleName(old_role))
         .Str("to", RoleName(role));
     OnRoleChanged(id, old_role, role);
@@ -357,7 +369,7 @@ void WsConnection::OnExpiryTimer() {
   auto self = shared_from_this();
   QUIRE_LOG(hub_->logger(), kInfo, "ws_token_expired")
       .Str("docId", log_document_)
-      .Str("userId", principal_.user_id);
+      .Str("userId", principal().user_id);
   BeginClose(kWsCloseUnauthenticated, "token expired");
 }
 
@@ -535,7 +547,7 @@ void WsConnection::AppendSettled(size_t bytes) {
 }
 
 std::shared_ptr<Room> WsConnection::JoinRoom(const DocumentId& id, RoomMember* member) {
-  return JoinRoom(id, member, principal_);
+  return JoinRoom(id, member, principal());
 }
 
 std::shared_ptr<Room> WsConnection::JoinRoom(const DocumentId& id, RoomMember* member,

@@ -227,8 +227,8 @@ class WsConnection : public std::enable_shared_from_this<WsConnection>,
 
   // The principal of the upgrade request (the anonymous principal when access control is off,
   // or before an in-protocol authentication).
-  const Principal& principal() const { return principal_; }
-  void set_principal(Principal p) { principal_ = std::move(p); }
+  const Principal& principal() const;
+  void set_principal(Principal p);
 
   // Access to the documents this connection has open (contract 8a). RoleOn is kNone for a
   // document not tracked.
@@ -329,7 +329,9 @@ class WsConnection : public std::enable_shared_from_this<WsConnection>,
   internal::WsTimerSet<kTimerCount> timers_;
 
   Phase phase_ = Phase::kNew;
-  Principal principal_;
+  // Null for the anonymous principal (access control off), which most connections have: a
+  // Principal is ~120 bytes.
+  std::unique_ptr<const Principal> principal_;
   std::map<DocumentId, Role> roles_;  // tracked documents
   bool access_checked_ = false;       // registered with the hub's timer
   std::string log_document_;
