@@ -85,13 +85,14 @@ class JsonConnection final : public WsConnection, public RoomMember {
             WsConnectionOptions{static_cast<uint64_t>(hub->config().max_payload_bytes) * 4 / 3 +
                                     kMessageOverheadBytes,
                                 nullptr}),
-        params_(std::move(params)),
+        document_id_(std::move(params.document_id)),
+        since_seq_(params.since_seq),
         presence_timer_(hub_->loop(), &JsonConnection::OnPresenceTimer, this) {
-    presence_.user_id = params_.user_id;
-    presence_.display_name = params_.display_name;
-    presence_.color = ws::DefaultColor(params_.user_id);
+    presence_.color = ws::DefaultColor(params.user_id);
+    presence_.user_id = std::move(params.user_id);
+    presence_.display_name = std::move(params.display_name);
     presence_.status = "joined";
-    SetLogIdentity(params_.document_id, params_.user_id);
+    SetLogIdentity(document_id_, presence_.user_id);
   }
 
   ~JsonConnection() override {
@@ -101,15 +102,15 @@ class JsonConnection final : public WsConnection, public RoomMember {
 
   // --- WsConnection ---
   void OnStart() override {
-    room_ = JoinRoom(params_.document_id, this);
+    room_ = JoinRoom(document_id_, this);
     PublishPresence();
     QUIRE_LOG(hub_->logger(), kInfo, "ws_connected")
-        .Str("docId", params_.document_id)
-        .Str("userId", params_.user_id)
+        .Str("docId", document_id_)
+        .Str("userId", user_id())
         .Str("peer", transport_.peer())
-        .Int("sinceSeq", params_.since_seq.value_or(-1));
-    if (params_.since_seq) {
-      hub_->docs().ReadUpdatesSince(params_.document_id, *params_.since_seq,
+        .Int("sinceSeq", since_seq_.value_or(-1));
+    if (since_seq_) {
+      hub_->docs().ReadUpdatesSince(document_id_, *since_seq_,
                                     [weak = Weak()](Result<std::vector<TailUpdate>> updates) {
                                       if (auto self = weak.lock())
                                         self->OnCatchUpLoaded(std::move(updates));
@@ -137,8 +138,8 @@ class JsonConnection final : public WsConnection, public RoomMember {
       const ws::ProtocolError& e = *parsed.error;
       if (e.code == ws::kErrPayloadTooLarge || !e.op_id.empty()) hub_->updates_rejected.Inc();
       QUIRE_LOG(hub_->logger(), kInfo, "ws_bad_message")
-          .Str("docId", params_.document_id)
-          .Str("userId", params_.user_id)
+          .Str("docId", document_id_)
+          .Str("userId", user_id())
           .Str("code", e.code)
           .Str("opId", e.op_id)
           .Str("message", e.message);
@@ -154,15 +155,13 @@ class JsonConnection final : public WsConnection, public RoomMember {
         // With access control on, the identity is the token's (a client cannot speak as
         // someone else); the name claim, when present, wins over the client's displayName.
         if (!hub_->access().enabled()) {
-          params_.user_id = m.user_id;
-          params_.display_name = m.display_name;
+          presence_.user_id = m.user_id;
+          presence_.display_name = m.display_name;
         } else if (principal().name.empty()) {
-          params_.display_name = m.display_name;
+          presence_.display_name = m.display_name;
         }
-        presence_.user_id = params_.user_id;
-        presence_.display_name = params_.display_name;
         presence_.status = "joined";
-        SetLogIdentity(params_.document_id, params_.user_id);
+        SetLogIdentity(document_id_, presence_.user_id);
         SchedulePresence();
         break;
       case ws::ClientType::kPresence:
@@ -200,7 +199,7 @@ class JsonConnection final : public WsConnection, public RoomMember {
       // before the read. Counting them closed healthy newcomers that joined while more than
       // HardCap() of appends were in flight. Their memory is bounded by what commits during
       // the load; what is sent after the state goes through Admit as usual.
-      pending_relays_.push_back({seq, frame});
+      Backlog().relays.push_back({seq, frame});
       return;
     }
     if (seq <= last_sent_seq_) return;
@@ -227,9 +226,10 @@ class JsonConnection final : public WsConnection, public RoomMember {
   void SendDirect(std::string text) {
     if (!open()) return;
     if (join_phase_ == JoinPhase::kJoining) {
-      held_bytes_ += text.size();
-      held_.push_back(std::move(text));
-      if (held_bytes_ > HardCap()) SlowConsumer();
+      JoinBacklog& b = Backlog();
+      b.held_bytes += text.size();
+      b.held.push_back(std::move(text));
+      if (b.held_bytes > HardCap()) SlowConsumer();
       return;
     }
     SendText(text);
@@ -247,18 +247,31 @@ class JsonConnection final : public WsConnection, public RoomMember {
     Seq seq;
     SharedFrame frame;
   };
+  // What arrives while joining, sent after the state (see FinishJoin).
+  struct JoinBacklog {
+    std::vector<PendingRelay> relays;  // relays (DeliverUpdate)
+    std::vector<std::string> held;     // direct messages (SendDirect)
+    size_t held_bytes = 0;             // of held (answers to this client's own messages); capped
+  };
+  JoinBacklog& Backlog() {
+    if (backlog_ == nullptr) backlog_ = std::make_unique<JoinBacklog>();
+    return *backlog_;
+  }
+
+  // The identity (the token's with access control on; see the `join` message).
+  const std::string& user_id() const { return presence_.user_id; }
 
   std::weak_ptr<JsonConnection> Weak() { return SharedAs<JsonConnection>(); }
 
   // Viewers (the role re-read every second) get FORBIDDEN for `update` and `snapshot`; nothing
   // is appended.
   bool MayWrite(const ws::ClientMessage& m) {
-    Role role = RoleOn(params_.document_id);
+    Role role = RoleOn(document_id_);
     if (role >= Role::kEditor) return true;
     if (m.type == ws::ClientType::kUpdate) hub_->updates_rejected.Inc();
     QUIRE_LOG(hub_->logger(), kInfo, "ws_write_forbidden")
-        .Str("docId", params_.document_id)
-        .Str("userId", params_.user_id)
+        .Str("docId", document_id_)
+        .Str("userId", user_id())
         .Str("opId", m.op_id)
         .Str("role", RoleName(role));
     SendDirect(
@@ -267,7 +280,7 @@ class JsonConnection final : public WsConnection, public RoomMember {
   }
 
   void LoadHead() {
-    hub_->docs().LoadHead(params_.document_id, [weak = Weak()](Result<HeadState> head) {
+    hub_->docs().LoadHead(document_id_, [weak = Weak()](Result<HeadState> head) {
       if (auto self = weak.lock()) self->OnHeadLoaded(std::move(head));
     });
   }
@@ -280,7 +293,7 @@ class JsonConnection final : public WsConnection, public RoomMember {
     auto self = shared_from_this();
     if (!head.ok()) {
       QUIRE_LOG(hub_->logger(), kError, "ws_state_load_failed")
-          .Str("docId", params_.document_id)
+          .Str("docId", document_id_)
           .Str("error", head.status().ToString());
       bool not_found = head.status().code() == StatusCode::kNotFound;
       Emit(ws::ErrorMessage(not_found ? ws::kErrNotFound : ws::kErrStorageUnavailable,
@@ -291,7 +304,7 @@ class JsonConnection final : public WsConnection, public RoomMember {
     const HeadState& h = *head;
     // A Yjs document's state is the fold of snapshot and tail, one update a fresh Y.Doc
     // applies at once, covering the head. Other CRDTs get the snapshot and then the tail.
-    const eventlog::DocumentRecord* record = hub_->docs().Find(params_.document_id);
+    const eventlog::DocumentRecord* record = hub_->docs().Find(document_id_);
     if (record != nullptr && record->crdt == CrdtKind::kYjs) {
       Result<Bytes> folded = projection::FoldHeadState(h, CrdtKind::kYjs);
       if (folded.ok()) {
@@ -303,7 +316,7 @@ class JsonConnection final : public WsConnection, public RoomMember {
       // A fold failure would mean stored updates the engine cannot merge: fall back to the
       // unfolded form, which clients can still apply, and say so.
       QUIRE_LOG(hub_->logger(), kError, "ws_state_fold_failed")
-          .Str("docId", params_.document_id)
+          .Str("docId", document_id_)
           .Str("error", folded.status().ToString());
     }
     Emit(ws::StateMessage(h.snapshot_version, *h.snapshot, h.head_seq));
@@ -320,14 +333,14 @@ class JsonConnection final : public WsConnection, public RoomMember {
     if (!updates.ok()) {
       // FailedPrecondition: some updates after sinceSeq are gone; take the full state.
       QUIRE_LOG(hub_->logger(), kInfo, "ws_catch_up_full_state")
-          .Str("docId", params_.document_id)
-          .Int("sinceSeq", *params_.since_seq)
+          .Str("docId", document_id_)
+          .Int("sinceSeq", *since_seq_)
           .Str("reason", updates.status().ToString());
       LoadHead();
       return;
     }
     auto self = shared_from_this();
-    last_sent_seq_ = *params_.since_seq;
+    last_sent_seq_ = *since_seq_;
     for (const TailUpdate& u : *updates) {
       if (u.seq <= last_sent_seq_) continue;
       Emit(ws::RemoteUpdateMessage(u.seq, Base64Encode(*u.bytes), u.actor_id, u.op_id));
@@ -340,18 +353,20 @@ class JsonConnection final : public WsConnection, public RoomMember {
   // everyone's presence, then what was held back.
   void FinishJoin() {
     join_phase_ = JoinPhase::kOpen;
-    for (const PendingRelay& r : pending_relays_) {
-      if (r.seq <= last_sent_seq_) continue;
-      Emit(*r.frame);
-      last_sent_seq_ = r.seq;
+    std::unique_ptr<JoinBacklog> backlog = std::move(backlog_);
+    if (backlog != nullptr) {
+      for (const PendingRelay& r : backlog->relays) {
+        if (r.seq <= last_sent_seq_) continue;
+        Emit(*r.frame);
+        last_sent_seq_ = r.seq;
+      }
     }
-    pending_relays_.clear();
     if (room_) {
       for (const SharedFrame& f : room_->PresenceOf(this)) Emit(*f);
     }
-    for (const std::string& text : held_) Emit(text);
-    held_.clear();
-    held_bytes_ = 0;
+    if (backlog != nullptr) {
+      for (const std::string& text : backlog->held) Emit(text);
+    }
     // The initial state may exceed the bound by itself; allow it until the queue drains.
     AllowInitialBacklog();
   }
@@ -382,17 +397,17 @@ class JsonConnection final : public WsConnection, public RoomMember {
   }
 
   void SubmitUpdate(ws::ClientMessage m, uint64_t received_ns) {
-    // With access control on, the actor is the token's sub (params_.user_id): a client-given
-    // actorId is ignored, so nobody can write history in another user's name.
-    ActorId actor = m.actor_id.empty() || hub_->access().enabled() ? params_.user_id : m.actor_id;
+    // With access control on, the actor is the token's sub (user_id()): a client-given actorId
+    // is ignored, so nobody can write history in another user's name.
+    ActorId actor = m.actor_id.empty() || hub_->access().enabled() ? user_id() : m.actor_id;
     ++room_->pending_appends;
     size_t bytes = m.delta.size();
     AppendStarted(bytes);
     hub_->docs().AppendUpdate(
-        params_.document_id, m.op_id, actor, std::move(m.delta),
+        document_id_, m.op_id, actor, std::move(m.delta),
         [hub = hub_, room = room_, weak = Weak(), op_id = m.op_id, actor,
          delta_b64 = std::move(m.delta_b64), received_ns, bytes,
-         user_id = params_.user_id](Result<eventlog::AppendResult> result) {
+         user_id = user_id()](Result<eventlog::AppendResult> result) {
           --room->pending_appends;
           auto sender = weak.lock();
           const RoomMember* from = (sender && sender->in_room()) ? sender.get() : nullptr;
@@ -442,9 +457,9 @@ class JsonConnection final : public WsConnection, public RoomMember {
   void SubmitSnapshot(ws::ClientMessage m) {
     ++room_->pending_appends;
     hub_->docs().AppendSnapshot(
-        params_.document_id, m.version, std::move(m.snapshot), params_.user_id,
+        document_id_, m.version, std::move(m.snapshot), user_id(),
         [hub = hub_, room = room_, weak = Weak(), op_id = m.op_id, version = m.version,
-         user_id = params_.user_id](Result<eventlog::AppendResult> result) {
+         user_id = user_id()](Result<eventlog::AppendResult> result) {
           --room->pending_appends;
           auto sender = weak.lock();
           if (result.ok()) {
@@ -481,7 +496,8 @@ class JsonConnection final : public WsConnection, public RoomMember {
     LeaveRoom(room, this, std::make_shared<const std::string>(ws::PresenceMessage(presence_)));
   }
 
-  JoinParams params_;
+  DocumentId document_id_;
+  std::optional<Seq> since_seq_;  // the `sinceSeq` query parameter, when it applies
   WsTimer presence_timer_;
   JoinPhase join_phase_ = JoinPhase::kJoining;
   std::shared_ptr<Room> room_;  // set while a member
@@ -492,9 +508,8 @@ class JsonConnection final : public WsConnection, public RoomMember {
   uint64_t awareness_client_ = RandomClientId();
 
   Seq last_sent_seq_ = 0;  // the highest seq this client has (state head or last relay)
-  std::vector<PendingRelay> pending_relays_;  // relays that arrived while joining
-  std::vector<std::string> held_;             // direct messages that arrived while joining
-  size_t held_bytes_ = 0;  // of held_ (answers to this client's own messages); capped
+  // Made by the first relay or direct message held while joining; freed when the join ends.
+  std::unique_ptr<JoinBacklog> backlog_;
 };
 
 // /ws/documents/{id}: the JSON protocol.
