@@ -105,6 +105,33 @@ TEST_CASE("JsonPresenceReachesYwsClientsAsAwarenessAndIsRemovedOnLeave") {
   CHECK(gone.clock > moved.clock);
 }
 
+TEST_CASE("ABridgedStateNeverGoesBackInClockWhenBinaryClientsComeAndGo") {
+  // The room builds JSON members' awareness states when the first binary client joins; a
+  // provider that saw a state must never be offered an older clock for it later, even after
+  // every binary client left and another came.
+  WsHarness h;
+  std::string doc = h.CreateDocument("yjs");
+  auto alice = h.JoinWithState(doc, "alice");
+  REQUIRE(alice->SendJson({{"type", "presence"}, {"cursor", {{"from", 1}, {"to", 1}}}}).ok());
+  REQUIRE(alice->SendJson({{"type", "ping"}}).ok());
+  REQUIRE(alice->NextOfType("pong").ok());
+
+  auto y1 = ConnectYws(h, doc);
+  AwarenessSeen first = NextAwareness(*y1, [](const AwarenessSeen& s) {
+    return s.state.find(R"("id":"alice")") != std::string::npos;
+  });
+  REQUIRE(y1->Close().ok());
+
+  REQUIRE(alice->SendJson({{"type", "presence"}, {"cursor", {{"from", 9}, {"to", 9}}}}).ok());
+  REQUIRE(alice->SendJson({{"type", "ping"}}).ok());
+  REQUIRE(alice->NextOfType("pong").ok());
+  auto y2 = ConnectYws(h, doc);
+  AwarenessSeen later = NextAwareness(*y2, [&](const AwarenessSeen& s) {
+    return s.client == first.client && s.state.find(R"("from":9)") != std::string::npos;
+  });
+  CHECK(later.clock > first.clock);
+}
+
 TEST_CASE("YwsAwarenessReachesJsonClientsAsPresenceAndLeavesOnClose") {
   WsHarness h;
   std::string doc = h.CreateDocument("yjs");
