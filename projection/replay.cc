@@ -1,6 +1,7 @@
 #include "projection/replay.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -155,6 +156,7 @@ class FoldPool {
     {
       std::lock_guard lock(mu_);
       stop_ = true;
+      queue_.clear();  // unfinished: nobody will read the results
     }
     work_.notify_all();
     for (std::thread& t : threads_) t.join();
@@ -516,8 +518,27 @@ class ReplayChecker::Impl {
 
   ReplayReport Finish() {
     for (auto& [ticket, v] : folds_.Drain()) Keep(ticket, std::move(v));
+    // Duplicates sorts every op_id of a document: the documents are shared out among this
+    // thread and fold_threads helpers, then reported in the usual order.
+    std::vector<const DocState*> order;
+    order.reserve(docs_.size());
+    for (const auto& [id, doc] : docs_) order.push_back(&doc);
+    std::vector<std::vector<std::tuple<Seq, Seq, std::string>>> duplicates(order.size());
+    std::atomic<size_t> next{0};
+    auto find = [&] {
+      for (size_t i; (i = next.fetch_add(1)) < order.size();) {
+        duplicates[i] = order[i]->op_ids.Duplicates();
+      }
+    };
+    std::vector<std::thread> helpers;
+    for (int t = 0; t < FoldThreads(options_.fold_threads) && order.size() > 1; ++t) {
+      helpers.emplace_back(find);
+    }
+    find();
+    for (std::thread& t : helpers) t.join();
+    size_t index = 0;
     for (const auto& [id, doc] : docs_) {
-      for (const auto& [seq, first_seq, op_id] : doc.op_ids.Duplicates()) {
+      for (const auto& [seq, first_seq, op_id] : duplicates[index++]) {
         Violation(id, seq, "duplicate_op_id",
                   "op_id \"" + op_id + "\" was used before, at seq " + std::to_string(first_seq));
       }

@@ -63,9 +63,10 @@ struct ReplayOptions {
   std::function<void(int64_t events)> progress;
   int64_t progress_every = 100'000;
   // Threads that compare snapshots with the folds of their prefixes while the caller goes on
-  // reading events (the folds are most of the CPU time of a Yjs log). 0: the caller folds
-  // inline; -1: one thread when the machine has more than one core. The report is the same
-  // either way, violations included, in the same order.
+  // reading events (the folds are most of the CPU time of a Yjs log), and that share the
+  // op_id duplicate search in Finish(). 0: the caller does everything; -1: one thread when the
+  // machine has more than one core. The report is the same either way, violations included,
+  // in the same order.
   int fold_threads = -1;
 };
 
