@@ -1,10 +1,18 @@
 // replay_bench: how long `quire replay` takes to rebuild every projection from a log of
 // 1M updates (1000 documents x 1000 updates of 64 bytes, interleaved as a busy server writes
-// them). Two scenarios: `opaque` documents without snapshots (every update is in a head-state
-// tail) and `automerge` documents folded every 200 updates (the server's default cadence;
-// every snapshot is re-folded and compared byte for byte). Target: <= 1 s per 1M updates.
+// them). Three scenarios: `opaque` documents without snapshots (every update is in a head-state
+// tail), `automerge` documents folded every 200 updates (the server's default cadence;
+// every snapshot is re-folded and compared byte for byte), and `yjs`, shaped like the S6 log of
+// benchmarks/run: the same number of updates in 100 documents, each edited by 10 Yjs clients
+// appending one character per update (loadgen_bench's updates), folded every 200 updates by
+// the Yjs codec, so a fold re-reads a snapshot that grows with its document. Target: <= 1 s
+// per 1M updates.
 //
-//   replay_bench [--quick] [--docs N] [--updates N] [--payload BYTES] [--dir DIR] [--keep]
+//   replay_bench [--quick] [--docs N] [--updates N] [--payload BYTES] [--yjs-docs N]
+//                [--fold-threads N] [--dir DIR] [--keep]
+//
+// --fold-threads is projection::ReplayOptions::fold_threads (default -1: one when the machine
+// has more than one core; 0 folds on the reading thread).
 //
 // "rebuild" is the pass over every event that rebuilds the catalog and head states and checks
 // seq, opId and snapshot folds; "head check" loads every document's head state back through
@@ -25,6 +33,7 @@
 #include <thread>
 #include <vector>
 
+#include "benchmarks/support/yjs_text_update.h"
 #include "core/codec.h"
 #include "eventlog/backend.h"
 #include "projection/replay.h"
@@ -41,12 +50,18 @@ struct Scenario {
   std::string name;
   CrdtKind crdt;
   int64_t snapshot_every;  // 0: no snapshots
+  int64_t docs;
+  int64_t updates;  // per document
 };
+
+constexpr int64_t kYjsEditors = 10;  // Yjs clients per document, as in S6
 
 struct Flags {
   int64_t docs = 1000;
   int64_t updates = 1000;  // per document
   int64_t payload = 64;
+  int64_t yjs_docs = 100;
+  int fold_threads = -1;
   std::string dir;
   bool keep = false;  // keep the SQLite files (for profiling `quire replay` on them)
 };
@@ -92,7 +107,8 @@ double WriteLog(const std::string& url, const Scenario& scenario, const Flags& f
     batch.clear();
   };
   const TimestampMs t0 = 1'700'000'000'000;
-  for (int64_t d = 0; d < flags.docs; ++d) {
+  const int64_t docs = scenario.docs;
+  for (int64_t d = 0; d < docs; ++d) {
     AppendRequest e;
     e.document_id = "doc-" + std::to_string(d);
     e.kind = EventKind::kCreated;
@@ -104,20 +120,31 @@ double WriteLog(const std::string& url, const Scenario& scenario, const Flags& f
   }
   flush();
   // Per document: the current snapshot and the unfolded updates, to fold like the compactor.
-  std::vector<Bytes> snapshot(static_cast<size_t>(flags.docs));
-  std::vector<std::vector<Bytes>> unfolded(static_cast<size_t>(flags.docs));
-  std::vector<Seq> seq(static_cast<size_t>(flags.docs), 1);
+  std::vector<Bytes> snapshot(static_cast<size_t>(docs));
+  std::vector<std::vector<Bytes>> unfolded(static_cast<size_t>(docs));
+  std::vector<Seq> seq(static_cast<size_t>(docs), 1);
+  // yjs: the clock of each document's editors (one character per update).
+  std::vector<uint64_t> clocks(static_cast<size_t>(docs * kYjsEditors), 0);
   const Codec& codec = CodecFor(scenario.crdt);
-  for (int64_t u = 0; u < flags.updates; ++u) {
-    for (int64_t d = 0; d < flags.docs; ++d) {
+  for (int64_t u = 0; u < scenario.updates; ++u) {
+    for (int64_t d = 0; d < docs; ++d) {
       AppendRequest e;
       e.document_id = "doc-" + std::to_string(d);
       e.kind = EventKind::kUpdate;
       e.op_id = "op-" + std::to_string(u);
       e.actor_id = "actor-" + std::to_string(d % 16);
-      e.payload.resize(static_cast<size_t>(flags.payload));
-      for (size_t i = 0; i < e.payload.size(); ++i) {
-        e.payload[i] = static_cast<uint8_t>((u * 131 + d * 7 + static_cast<int64_t>(i)) & 0xFF);
+      if (scenario.crdt == CrdtKind::kYjs) {
+        const int64_t editor = d * kYjsEditors + u % kYjsEditors;
+        uint64_t& clock = clocks[static_cast<size_t>(editor)];
+        std::string text(1, static_cast<char>('a' + clock % 26));
+        std::string update = bench::YjsTextInsert(static_cast<uint64_t>(1 + editor), clock, text);
+        clock += 1;
+        e.payload.assign(update.begin(), update.end());
+      } else {
+        e.payload.resize(static_cast<size_t>(flags.payload));
+        for (size_t i = 0; i < e.payload.size(); ++i) {
+          e.payload[i] = static_cast<uint8_t>((u * 131 + d * 7 + static_cast<int64_t>(i)) & 0xFF);
+        }
       }
       e.created_at = t0 + u;
       seq[d] += 1;
@@ -163,7 +190,9 @@ nlohmann::json RunScenario(const Scenario& scenario, const Flags& flags) {
     double cpu_before = CpuSeconds();
     auto opened = eventlog::OpenBackend(url, options);
     Check(opened.status(), "open read-only");
-    auto report = projection::Replay(**opened);
+    projection::ReplayOptions replay_options;
+    replay_options.fold_threads = flags.fold_threads;
+    auto report = projection::Replay(**opened, replay_options);
     Check(report.status(), "replay");
     double cpu = CpuSeconds() - cpu_before;
     if (!report->clean()) {
@@ -239,12 +268,17 @@ int main(int argc, char** argv) {
       quick = true;
       flags.docs = 100;
       flags.updates = 400;
+      flags.yjs_docs = 10;
     } else if (arg == "--docs") {
       flags.docs = std::stoll(next());
     } else if (arg == "--updates") {
       flags.updates = std::stoll(next());
     } else if (arg == "--payload") {
       flags.payload = std::stoll(next());
+    } else if (arg == "--yjs-docs") {
+      flags.yjs_docs = std::stoll(next());
+    } else if (arg == "--fold-threads") {
+      flags.fold_threads = std::stoi(next());
     } else if (arg == "--dir") {
       flags.dir = next();
     } else if (arg == "--keep") {
@@ -252,7 +286,7 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: replay_bench [--quick] [--docs N] [--updates N] [--payload BYTES] "
-                   "[--dir DIR] [--keep]\n");
+                   "[--yjs-docs N] [--fold-threads N] [--dir DIR] [--keep]\n");
       return arg == "--help" ? 0 : 2;
     }
   }
@@ -268,8 +302,11 @@ int main(int argc, char** argv) {
   std::printf("%-10s %6s %9s %9s %9s %8s  %7s %7s %7s %7s  %8s %8s\n", "scenario", "docs",
               "updates", "snapshots", "payloadMB", "fileMB", "replay", "rebuild", "headchk",
               "cpu s", "s/1M", "rb s/1M");
-  std::vector<Scenario> scenarios{{"opaque", CrdtKind::kOpaque, 0},
-                                  {"automerge", CrdtKind::kAutomerge, 200}};
+  const int64_t total = flags.docs * flags.updates;
+  std::vector<Scenario> scenarios{
+      {"opaque", CrdtKind::kOpaque, 0, flags.docs, flags.updates},
+      {"automerge", CrdtKind::kAutomerge, 200, flags.docs, flags.updates},
+      {"yjs", CrdtKind::kYjs, 200, flags.yjs_docs, total / std::max<int64_t>(1, flags.yjs_docs)}};
   nlohmann::json results = nlohmann::json::array();
   for (const Scenario& s : scenarios) results.push_back(RunScenario(s, flags));
   if (!made_dir.empty() && !flags.keep) std::filesystem::remove_all(made_dir);
@@ -282,6 +319,8 @@ int main(int argc, char** argv) {
                         {"documents", flags.docs},
                         {"updates_per_document", flags.updates},
                         {"payload_bytes", flags.payload},
+                        {"yjs_documents", flags.yjs_docs},
+                        {"fold_threads", flags.fold_threads},
                         {"hardware_threads", std::thread::hardware_concurrency()},
                         {"scenarios", results}};
   std::string dir = std::string(QUIRE_SOURCE_DIR) + "/benchmarks/results";
