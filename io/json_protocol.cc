@@ -223,7 +223,7 @@ std::string StateMessage(Seq version, ByteView snapshot, Seq head_seq) {
   out += R"({"type":"state","version":)";
   AppendInt(out, version);
   out += R"(,"snapshotB64":")";
-  out += Base64Encode(snapshot);
+  AppendBase64(out, snapshot);
   out += R"(","headSeq":)";
   AppendInt(out, head_seq);
   out += '}';
