@@ -23,6 +23,7 @@ namespace quire::io {
 namespace {
 
 namespace hp = yjs::hocuspocus;
+using internal::FoldedHeadCache;
 using projection::HeadState;
 
 constexpr std::string_view kPath = "/hocuspocus";
@@ -40,13 +41,6 @@ constexpr uint64_t kRoleCheckMs = 1000;
 // An update that changes nothing: no structs, empty delete set.
 bool IsEmptyUpdate(ByteView update) {
   return update.size() == 2 && update[0] == 0 && update[1] == 0;
-}
-
-// The head state as one Yjs update (an empty update for a new document).
-Result<Bytes> FoldHead(const HeadState& h) {
-  Result<Bytes> folded = projection::FoldHeadState(h, CrdtKind::kYjs);
-  if (folded.ok() && folded->empty()) return Bytes{0, 0};
-  return folded;
 }
 
 int64_t NowMs() {
@@ -399,11 +393,13 @@ class HpConnection final : public WsConnection {
           auto self = weak.lock();
           auto session = ws.lock();
           if (!self || !session || session->ended || !self->open()) return;
-          Result<Bytes> state = head.ok() ? FoldHead(*head) : Result<Bytes>(head.status());
-          Result<Bytes> ours =
-              state.ok() ? yjs::StateVectorFromUpdate(*state) : Result<Bytes>(state.status());
+          // The fold and its state vector are shared with other joins at the same head.
+          using Shared = Result<std::shared_ptr<const Bytes>>;
+          FoldedHeadCache& folds = self->hub_->folded_heads;
+          Shared state = head.ok() ? folds.State(session->id, *head) : Shared(head.status());
+          Shared ours = state.ok() ? folds.StateVector(session->id, *head) : state;
           Result<Bytes> diff =
-              ours.ok() ? yjs::DiffUpdate(*state, ByteView(sv)) : Result<Bytes>(ours.status());
+              ours.ok() ? yjs::DiffUpdate(**state, ByteView(sv)) : Result<Bytes>(ours.status());
           if (!diff.ok()) {
             QUIRE_LOG(self->hub_->logger(), kError, "hocuspocus_step2_failed")
                 .Str("docId", session->id)
@@ -414,7 +410,7 @@ class HpConnection final : public WsConnection {
           // @hocuspocus/server's order: its step 1 (the provider answers with its step 2),
           // then the step 2.
           std::vector<Bytes> frames;
-          frames.push_back(hp::EncodeSyncStep1(session->address, *ours));
+          frames.push_back(hp::EncodeSyncStep1(session->address, **ours));
           frames.push_back(hp::EncodeSyncStep2(session->address, *diff));
           self->SettleReply(*session, ticket, std::move(frames));
         });
@@ -521,12 +517,14 @@ class HpConnection final : public WsConnection {
           auto session = ws.lock();
           if (!self || !session || session->ended) return;
           bool contained = false;
-          Result<Bytes> state = head.ok() ? FoldHead(*head) : Result<Bytes>(head.status());
+          Result<std::shared_ptr<const Bytes>> state =
+              head.ok() ? self->hub_->folded_heads.State(session->id, *head)
+                        : Result<std::shared_ptr<const Bytes>>(head.status());
           if (state.ok()) {
-            ByteView parts[] = {*state, update};
+            ByteView parts[] = {**state, update};
             Result<Bytes> merged = yjs::MergeUpdates(parts);
             Result<bool> same =
-                merged.ok() ? yjs::SameDocument(*merged, *state) : Result<bool>(merged.status());
+                merged.ok() ? yjs::SameDocument(*merged, **state) : Result<bool>(merged.status());
             contained = same.ok() && *same;
           }
           self->SettleAck(*session, ticket, contained);

@@ -306,9 +306,11 @@ class JsonConnection final : public WsConnection, public RoomMember {
     // applies at once, covering the head. Other CRDTs get the snapshot and then the tail.
     const eventlog::DocumentRecord* record = hub_->docs().Find(document_id_);
     if (record != nullptr && record->crdt == CrdtKind::kYjs) {
-      Result<Bytes> folded = projection::FoldHeadState(h, CrdtKind::kYjs);
-      if (folded.ok()) {
-        Emit(ws::StateMessage(h.head_seq, *folded, h.head_seq));
+      // Shared with every other join that finds the head where it is now.
+      Result<std::shared_ptr<const std::string>> frame =
+          hub_->folded_heads.JsonStateFrame(document_id_, h);
+      if (frame.ok()) {
+        Emit(**frame);
         last_sent_seq_ = h.head_seq;
         FinishJoin();
         return;
@@ -317,7 +319,7 @@ class JsonConnection final : public WsConnection, public RoomMember {
       // unfolded form, which clients can still apply, and say so.
       QUIRE_LOG(hub_->logger(), kError, "ws_state_fold_failed")
           .Str("docId", document_id_)
-          .Str("error", folded.status().ToString());
+          .Str("error", frame.status().ToString());
     }
     Emit(ws::StateMessage(h.snapshot_version, *h.snapshot, h.head_seq));
     last_sent_seq_ = h.head_seq;

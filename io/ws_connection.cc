@@ -194,6 +194,12 @@ WsHub::WsHub(uv_loop_s* loop, projection::DocumentService& docs, Metrics& metric
           metrics.counter("quire_storage_errors_total", "Appends that failed in storage")),
       read_pauses(metrics.counter("quire_websocket_read_pauses_total",
                                   "Times a sender was not read while its appends committed")),
+      // An eighth of the head cache's bound (32 MiB by default).
+      folded_heads(static_cast<size_t>(std::max<int64_t>(config.head_cache_bytes / 8, 0)),
+                   &metrics.counter("quire_join_state_cache_hits_total",
+                                    "Joins that reused the folded head state of a Yjs document"),
+                   &metrics.counter("quire_join_state_cache_misses_total",
+                                    "Joins that folded a Yjs document's head state")),
       loop_(loop),
       docs_(docs),
       metrics_(metrics),

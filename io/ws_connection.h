@@ -95,6 +95,7 @@
 #include "core/types.h"
 #include "io/access.h"
 #include "io/http_message.h"
+#include "io/internal/folded_head_cache.h"
 #include "io/internal/ws_timer.h"
 #include "io/metrics.h"
 #include "io/room.h"
@@ -165,6 +166,8 @@ class WsHub {
   Counter& slow_consumer_closes;
   Counter& storage_errors;
   Counter& read_pauses;
+  // Joins into Yjs documents whose head has not moved share one fold and its encodings.
+  internal::FoldedHeadCache folded_heads;
 
  private:
   uv_loop_s* loop_;

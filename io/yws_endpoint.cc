@@ -194,19 +194,13 @@ class YwsConnection final : public WsConnection, public RoomMember {
     BeginClose(kWsClosePolicyViolation, reason);
   }
 
-  // The head state as one Yjs update (an empty update for a new document).
-  static Result<Bytes> FoldHead(const HeadState& h) {
-    Result<Bytes> folded = projection::FoldHeadState(h, CrdtKind::kYjs);
-    if (folded.ok() && folded->empty()) return Bytes{0, 0};
-    return folded;
-  }
-
   void OnHeadLoaded(Result<HeadState> head) {
     if (!open() || yphase_ != YPhase::kJoining) return;
     auto self = shared_from_this();
-    Result<Bytes> state = head.ok() ? FoldHead(*head) : Result<Bytes>(head.status());
-    Result<Bytes> sv =
-        state.ok() ? yjs::StateVectorFromUpdate(*state) : Result<Bytes>(state.status());
+    // The fold and its state vector are shared with other joins at the same head.
+    Result<std::shared_ptr<const Bytes>> sv =
+        head.ok() ? hub_->folded_heads.StateVector(id_, *head)
+                  : Result<std::shared_ptr<const Bytes>>(head.status());
     if (!sv.ok()) {
       QUIRE_LOG(hub_->logger(), kError, "yws_state_load_failed")
           .Str("docId", id_)
@@ -216,7 +210,7 @@ class YwsConnection final : public WsConnection, public RoomMember {
     }
     head_seq_ = head->head_seq;
     yphase_ = YPhase::kOpen;
-    SendBinary(yjs::EncodeSyncStep1(*sv));
+    SendBinary(yjs::EncodeSyncStep1(**sv));
     if (room_ && room_->awareness_count() > 0) {
       SendBinary(yjs::EncodeAwarenessMessage(room_->AwarenessUpdate()));
     }
@@ -276,9 +270,11 @@ class YwsConnection final : public WsConnection, public RoomMember {
               sv = Bytes(state_vector.begin(), state_vector.end())](Result<HeadState> head) {
           auto self = weak.lock();
           if (!self || !self->open() || self->yphase_ != YPhase::kOpen) return;
-          Result<Bytes> state = head.ok() ? FoldHead(*head) : Result<Bytes>(head.status());
+          Result<std::shared_ptr<const Bytes>> state =
+              head.ok() ? self->hub_->folded_heads.State(self->id_, *head)
+                        : Result<std::shared_ptr<const Bytes>>(head.status());
           Result<Bytes> diff =
-              state.ok() ? yjs::DiffUpdate(*state, ByteView(sv)) : Result<Bytes>(state.status());
+              state.ok() ? yjs::DiffUpdate(**state, ByteView(sv)) : Result<Bytes>(state.status());
           if (!diff.ok()) {
             QUIRE_LOG(self->hub_->logger(), kError, "yws_step2_failed")
                 .Str("docId", self->id_)
