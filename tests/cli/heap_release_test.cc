@@ -11,14 +11,7 @@
 #include <vector>
 
 #include "io/metrics.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define QUIRE_TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define QUIRE_TEST_ASAN 1
-#endif
-#endif
+#include "tests/support/sanitizers.h"
 
 namespace quire::cli {
 namespace {

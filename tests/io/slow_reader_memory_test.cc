@@ -38,17 +38,10 @@
 
 #include "tests/reliability/serve_process.h"
 #include "tests/support/http_client.h"
+#include "tests/support/sanitizers.h"
 #include "tests/support/test_server.h"
 #include "tests/support/ws_client.h"
 #include "tests/support/ws_harness.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define QUIRE_TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define QUIRE_TEST_ASAN 1
-#endif
-#endif
 
 namespace quire::test {
 namespace {
