@@ -25,7 +25,7 @@ void* (*volatile g_malloc)(size_t) = std::malloc;
 void (*volatile g_free)(void*) = std::free;
 
 // Allocates `count` blocks and writes every page; returns them.
-std::vector<void*> Allocate(int count) {
+[[maybe_unused]] std::vector<void*> Allocate(int count) {
   std::vector<void*> blocks(static_cast<size_t>(count));
   for (int i = 0; i < count; ++i) {
     blocks[static_cast<size_t>(i)] = g_malloc(kBlock);
@@ -37,7 +37,7 @@ std::vector<void*> Allocate(int count) {
 
 // 2 * kBlocks blocks, of which every other one is freed: kBlocks holes between live blocks,
 // which glibc never gives back by itself (only the top of a heap shrinks). Returns the live ones.
-std::vector<void*> HolesBetweenLiveBlocks() {
+[[maybe_unused]] std::vector<void*> HolesBetweenLiveBlocks() {
   std::vector<void*> blocks = Allocate(2 * kBlocks);
   std::vector<void*> live;
   for (size_t i = 0; i < blocks.size(); ++i) {
