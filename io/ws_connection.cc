@@ -195,11 +195,14 @@ WsHub::WsHub(uv_loop_s* loop, projection::DocumentService& docs, Metrics& metric
       read_pauses(metrics.counter("quire_websocket_read_pauses_total",
                                   "Times a sender was not read while its appends committed")),
       // An eighth of the head cache's bound (32 MiB by default).
-      folded_heads(static_cast<size_t>(std::max<int64_t>(config.head_cache_bytes / 8, 0)),
-                   &metrics.counter("quire_join_state_cache_hits_total",
-                                    "Joins that reused the folded head state of a Yjs document"),
-                   &metrics.counter("quire_join_state_cache_misses_total",
-                                    "Joins that folded a Yjs document's head state")),
+      folded_heads(
+          static_cast<size_t>(std::max<int64_t>(config.head_cache_bytes / 8, 0)),
+          &metrics.counter(
+              "quire_join_state_cache_hits_total",
+              "Lookups of a Yjs document's folded head state (join state, sync step 1 or 2) "
+              "that found it at the current head"),
+          &metrics.counter("quire_join_state_cache_misses_total",
+                           "Lookups of a Yjs document's folded head state that had to fold it")),
       loop_(loop),
       docs_(docs),
       metrics_(metrics),
