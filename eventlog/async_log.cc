@@ -50,6 +50,9 @@ class AsyncLog::Impl {
     async_.data = this;
     // The handle keeps the loop alive only while completions are outstanding (see Track).
     uv_unref(reinterpret_cast<uv_handle_t*>(&async_));
+    uv_async_init(loop_, &post_async_, &Impl::OnPost);
+    post_async_.data = this;
+    uv_unref(reinterpret_cast<uv_handle_t*>(&post_async_));  // Track() keeps the loop alive
     uv_prepare_init(loop_, &prepare_);
     prepare_.data = this;
     uv_unref(reinterpret_cast<uv_handle_t*>(&prepare_));
@@ -88,6 +91,17 @@ class AsyncLog::Impl {
     Track(1);
     local_.push_back(Op{Op::Type::kTask, {}, std::move(work), std::move(done), {}, {}});
     ArmFlush();
+  }
+
+  void Post(std::function<void()> fn) {
+    Track(1);
+    if (handles_closing_) {
+      // The handle is going away: deliver with the work refused after Close().
+      Refuse(Op{Op::Type::kTask, {}, {}, std::move(fn), {}, {}});
+      return;
+    }
+    posted_.push_back(std::move(fn));
+    uv_async_send(&post_async_);
   }
 
   void Recover(std::function<void(Status)> done) {
@@ -249,6 +263,18 @@ class AsyncLog::Impl {
     static_cast<Impl*>(handle->data)->DeliverCompletions();
   }
 
+  static void OnPost(uv_async_t* handle) noexcept { static_cast<Impl*>(handle->data)->RunPosted(); }
+
+  // Runs what was posted before this call; what those functions post runs in a later iteration.
+  void RunPosted() {
+    std::vector<std::function<void()>> now;
+    now.swap(posted_);
+    for (auto& fn : now) {
+      Untrack(1);
+      fn();
+    }
+  }
+
   void DeliverCompletions() {
     std::deque<Op> done;
     {
@@ -269,6 +295,10 @@ class AsyncLog::Impl {
     if (stopped) {
       // The storage thread exits right after handing over kStop; nothing follows it.
       thread_.join();
+      // Posted functions still run; posts from now on join the refused work.
+      handles_closing_ = true;
+      while (!posted_.empty()) RunPosted();
+      uv_close(reinterpret_cast<uv_handle_t*>(&post_async_), &Impl::OnClosed);
       uv_close(reinterpret_cast<uv_handle_t*>(&prepare_), &Impl::OnClosed);
       uv_close(reinterpret_cast<uv_handle_t*>(&async_), &Impl::OnClosed);
     }
@@ -323,7 +353,7 @@ class AsyncLog::Impl {
 
   static void OnClosed(uv_handle_t* handle) noexcept {
     Impl* self = static_cast<Impl*>(handle->data);
-    if (++self->handles_closed_ < 2) return;
+    if (++self->handles_closed_ < 3) return;
     // Refused work submitted between the last completion and now.
     while (!self->refused_.empty()) {
       Op op = std::move(self->refused_.front());
@@ -346,6 +376,10 @@ class AsyncLog::Impl {
   std::condition_variable cv_;
   std::deque<Op> pending_;  // guarded by mu_: submitted, not yet taken by the storage thread
   std::deque<Op> done_;     // guarded by mu_: processed, completions not yet delivered
+
+  uv_async_t post_async_;
+  std::vector<std::function<void()>> posted_;  // loop thread: Post()ed, not yet run
+  bool handles_closing_ = false;               // loop thread: Post() can no longer wake
 
   uv_prepare_t prepare_;
   bool flush_armed_ = false;
@@ -374,6 +408,7 @@ void AsyncLog::Append(AppendRequest request, AppendCallback done) {
 void AsyncLog::RunTask(std::function<void(Backend&)> work, std::function<void()> done) {
   impl_->RunTask(std::move(work), std::move(done));
 }
+void AsyncLog::Post(std::function<void()> fn) { impl_->Post(std::move(fn)); }
 Status AsyncLog::sticky_error() const { return impl_->sticky_error(); }
 void AsyncLog::Recover(std::function<void(Status)> done) { impl_->Recover(std::move(done)); }
 void AsyncLog::Close(std::function<void()> done) { impl_->Close(std::move(done)); }

@@ -57,6 +57,12 @@ class AsyncLog {
             [done = std::move(done), result] { done(std::move(**result)); });
   }
 
+  // Loop thread. Runs `fn` on the loop thread in a later loop iteration, without a round trip
+  // through the storage thread (Run() waits behind the commit in progress): for answers from
+  // memory that must not be given synchronously. Posted functions run in the order posted;
+  // they keep uv_run alive like any other completion and still run after Close().
+  void Post(std::function<void()> fn);
+
   // Loop thread. The sticky error (OK when writes are accepted).
   Status sticky_error() const;
   // Loop thread. Clears the sticky error if the backend recovers; `done` gets the outcome.

@@ -281,8 +281,10 @@ class DocumentService::Impl {
 
   void LoadHead(const DocumentId& id, std::function<void(Result<HeadState>)> done) {
     if (!docs_.contains(id)) return Fail(std::move(done), NotFound(id));
-    // Answered when the callback runs, so the state includes every event committed before.
-    Defer([this, id, done = std::move(done)]() mutable {
+    // Answered when the callback runs, so the state includes every event whose command
+    // callback ran before. From the cache without waiting for the storage thread: an append
+    // still committing reaches the joiner as a relay.
+    Soon([this, id, done = std::move(done)]() mutable {
       auto it = docs_.find(id);
       if (it == docs_.end()) return done(NotFound(id));
       Doc& d = it->second;
@@ -299,7 +301,7 @@ class DocumentService::Impl {
                         std::function<void(Result<std::vector<TailUpdate>>)> done) {
     if (!docs_.contains(id)) return Fail(std::move(done), NotFound(id));
     since_seq = std::max<Seq>(since_seq, 0);
-    Defer([this, id, since_seq, done = std::move(done)]() mutable {
+    Soon([this, id, since_seq, done = std::move(done)]() mutable {
       auto it = docs_.find(id);
       if (it == docs_.end()) return done(NotFound(id));
       Doc& d = it->second;
@@ -445,7 +447,16 @@ class DocumentService::Impl {
     });
   }
 
-  // Runs `fn` on the loop thread later (never synchronously). Coalesced: one round trip
+  // Runs `fn` on the loop thread in a later loop iteration, without waiting for the storage
+  // thread, unless the service is gone.
+  void Soon(std::function<void()> fn) {
+    log_.Post([w = std::weak_ptr<int>(token_), fn = std::move(fn)] {
+      if (!w.expired()) fn();
+    });
+  }
+
+  // Runs `fn` on the loop thread later (never synchronously), after every append submitted
+  // before it has completed (answers keep their order with acks). Coalesced: one round trip
   // through the log's completion queue delivers everything deferred meanwhile.
   void Defer(std::function<void()> fn) {
     deferred_.push_back(std::move(fn));

@@ -345,5 +345,67 @@ TEST_CASE("AppendsQueuedOverManyIterationsWhileTheStorageThreadIsBusyFormOneBatc
   CloseAndRun(&loop.loop, log);
 }
 
+TEST_CASE("PostRunsOnTheLoopWithoutWaitingForTheStorageThread", "[asynclog]") {
+  TempDir dir;
+  Loop loop;
+  AsyncLog log(&loop.loop, Open(dir.SqliteUrl()));
+  std::vector<Ack> acks;
+  log.Append(Created("doc"), Record(acks));
+  uv_run(&loop.loop, UV_RUN_DEFAULT);
+  REQUIRE(acks.size() == 1);
+
+  // A task holds the storage thread, and an append waits behind it. A posted function runs
+  // on the loop thread meanwhile, never inside Post(); Run() would wait for the release.
+  std::promise<void> started, release;
+  std::shared_future<void> release_future = release.get_future().share();
+  log.Run<int>(
+      [&started, release_future](Backend&) {
+        started.set_value();
+        release_future.wait();
+        return 0;
+      },
+      [](int) {});
+  log.Append(Update("doc", "held"), Record(acks));
+  std::vector<std::string> order;
+  std::thread::id posted_on;
+  log.Post([&] {
+    order.push_back("first");
+    posted_on = std::this_thread::get_id();
+    log.Post([&] { order.push_back("posted by the first"); });
+  });
+  log.Post([&] { order.push_back("second"); });
+  CHECK(order.empty());
+  // The task reaches the storage thread at the end of the first iteration.
+  for (int i = 0; i < 10'000 && order.size() < 3; ++i) uv_run(&loop.loop, UV_RUN_NOWAIT);
+  CHECK(order == std::vector<std::string>{"first", "second", "posted by the first"});
+  CHECK(posted_on == std::this_thread::get_id());
+  started.get_future().wait();
+  CHECK(acks.size() == 1);  // the append is still behind the held task
+  release.set_value();
+  uv_run(&loop.loop, UV_RUN_DEFAULT);
+  CHECK(acks.size() == 2);
+  CloseAndRun(&loop.loop, log);
+}
+
+TEST_CASE("PostKeepsTheLoopAliveAndStillRunsAroundClose", "[asynclog]") {
+  Loop loop;
+  AsyncLog log(&loop.loop, Open("memory://"));
+  int ran = 0;
+  log.Post([&] { ++ran; });
+  uv_run(&loop.loop, UV_RUN_DEFAULT);  // returns only once the posted function ran
+  CHECK(ran == 1);
+
+  bool closed = false;
+  log.Post([&] { ++ran; });
+  log.Close([&] {
+    closed = true;
+    CHECK(ran == 3);  // posted during Close(), before the handles went away
+  });
+  log.Post([&] { ++ran; });
+  uv_run(&loop.loop, UV_RUN_DEFAULT);
+  CHECK(closed);
+  CHECK(ran == 3);
+}
+
 }  // namespace
 }  // namespace quire::eventlog

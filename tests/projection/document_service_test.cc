@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <future>
 #include <optional>
 #include <set>
 #include <string>
@@ -321,6 +322,48 @@ TEST_CASE("HeadStateIsSnapshotPlusTailAndAbsorbsCommittedUpdates", "[head]") {
   auto since_start = h.Since(doc.id, 0);  // before the snapshot: read from the log
   REQUIRE(since_start.ok());
   CHECK(since_start->size() == 4);
+}
+
+TEST_CASE("CachedHeadAnswersWithoutWaitingForACommitInProgress", "[head]") {
+  std::string kind = GENERATE("memory", "sqlite");
+  Harness h(kind);
+  DocumentRecord doc = h.Create("t", CrdtKind::kOpaque);
+  REQUIRE(h.Update(doc.id, "op-1", B("a")).ok());
+  REQUIRE(h.Load(doc.id).ok());  // cached from now on
+
+  // A task holds the storage thread, and an append waits behind it. A join's state and a
+  // catch-up from the cache are answered meanwhile, without the held append (its relay
+  // follows once it commits).
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  h.service().RunOnStorage<int>(
+      [released](eventlog::Backend&) {
+        released.wait();
+        return 0;
+      },
+      [](int) {});
+  std::optional<Result<eventlog::AppendResult>> held;
+  h.service().AppendUpdate(doc.id, "op-2", "a", B("b"),
+                           [&](Result<eventlog::AppendResult> r) { held = std::move(r); });
+  std::optional<Result<HeadState>> head;
+  std::optional<Result<std::vector<TailUpdate>>> since;
+  h.service().LoadHead(doc.id, [&](Result<HeadState> s) { head = std::move(s); });
+  h.service().ReadUpdatesSince(doc.id, 1,
+                               [&](Result<std::vector<TailUpdate>> u) { since = std::move(u); });
+  CHECK_FALSE(head.has_value());  // never synchronously
+  for (int i = 0; i < 10'000 && !(head && since); ++i) h.RunOnce();
+  REQUIRE(head.has_value());
+  REQUIRE(head->ok());
+  CHECK((*head)->head_seq == 2);  // created at 1, op-1 at 2; op-2 is still held
+  REQUIRE(since.has_value());
+  REQUIRE(since->ok());
+  CHECK((*since)->size() == 1);
+  CHECK_FALSE(held.has_value());
+  release.set_value();
+  h.Drain();
+  REQUIRE(held.has_value());
+  REQUIRE(held->ok());
+  CHECK((*held)->seq == 3);
 }
 
 TEST_CASE("HeadCacheEvictsLeastRecentlyUsedUnderAByteBoundButKeepsPinned", "[head]") {

@@ -107,6 +107,8 @@ class Harness {
 
   // Runs the loop until no work is outstanding.
   void Drain() { uv_run(&loop_, UV_RUN_DEFAULT); }
+  // One loop iteration that does not block.
+  void RunOnce() { uv_run(&loop_, UV_RUN_NOWAIT); }
 
   DocumentService& service() { return *service_; }
   eventlog::AsyncLog& log() { return *log_; }
