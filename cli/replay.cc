@@ -22,7 +22,7 @@ namespace quire::cli {
 namespace {
 
 constexpr const char* kReplayUsage =
-    "usage: quire replay --database-url URL [--document ID] [--json]\n"
+    "usage: quire replay --database-url URL [--document ID] [--fold-threads N] [--json]\n"
     "\n"
     "Opens the event log read-only, rebuilds every projection from the events alone and\n"
     "checks the log's invariants: seq strictly increasing and opId unique per document,\n"
@@ -35,6 +35,9 @@ constexpr const char* kReplayUsage =
     "  --document ID       check only this document\n"
     "  --until SEQ         with --document: print the document's state summary as of SEQ\n"
     "                      (title, flags, counts and the state bytes; no checks)\n"
+    "  --fold-threads N    threads (0-64) that check snapshots against the folds of their\n"
+    "                      prefixes while the log is read; 0: all on the reading thread\n"
+    "                      (default: 1 when the machine has more than one core)\n"
     "  --json              print one JSON object instead of text\n"
     "  --help              show this text\n"
     "\n"
@@ -44,6 +47,7 @@ struct ReplayFlags {
   std::string database_url;
   std::optional<std::string> document;
   std::optional<Seq> until;
+  int fold_threads = -1;  // projection::ReplayOptions::fold_threads
   bool json = false;
   bool help = false;
 };
@@ -85,6 +89,15 @@ Status ParseReplayFlags(const std::vector<std::string>& args, ReplayFlags& flags
         return Status::InvalidArgument("--until needs a positive seq");
       }
       flags.until = n;
+    } else if (name == "--fold-threads") {
+      auto v = take();
+      if (!v.ok()) return v.status();
+      int n = 0;
+      auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+      if (v->empty() || ec != std::errc() || end != v->data() + v->size() || n < 0 || n > 64) {
+        return Status::InvalidArgument("--fold-threads needs a number from 0 to 64");
+      }
+      flags.fold_threads = n;
     } else {
       return Status::InvalidArgument("unknown option '" + std::string(arg) + "'");
     }
@@ -264,6 +277,7 @@ int Replay(const std::vector<std::string>& args) {
   }
   projection::ReplayOptions replay_options;
   replay_options.document = flags.document;
+  replay_options.fold_threads = flags.fold_threads;
   const bool progress = isatty(STDERR_FILENO) == 1;
   if (progress) {
     replay_options.progress = [](int64_t events) {

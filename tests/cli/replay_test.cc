@@ -163,6 +163,23 @@ TEST_CASE("ReplayIsCleanOnALogWrittenThroughTheService", "[replay]") {
   CHECK(one["documents"] == 1);
   CHECK(one["clean"] == true);
   CHECK(RunQuire("replay --database-url '" + log.url + "'").out.find("clean") != std::string::npos);
+
+  // The fold checks give the same report on the reading thread and on helpers.
+  auto without_timings = [](nlohmann::json r) {
+    for (const char* k : {"elapsed_ms", "scan_ms", "head_check_ms"}) r.erase(k);
+    return r;
+  };
+  for (int threads : {0, 1, 3}) {
+    INFO("--fold-threads " << threads);
+    Run run = RunQuire("replay --database-url '" + log.url + "' --json --fold-threads " +
+                       std::to_string(threads));
+    REQUIRE(run.exit_code == 0);
+    CHECK(without_timings(nlohmann::json::parse(run.out)) == without_timings(report));
+  }
+  CHECK(Replay({"--database-url", log.url, "--fold-threads=0"}) == 0);
+  for (const char* bad : {"-1", "65", "two", ""}) {
+    CHECK(Replay({"--database-url", log.url, "--fold-threads", bad}) == 2);
+  }
 }
 
 TEST_CASE("ReplayDetectsTamperingDoneDirectlyInTheSqliteFile", "[replay]") {
