@@ -16,7 +16,8 @@
 //      c. the layer: access control. The token is TokenFromRequest(request) (Bearer header,
 //         else `token` query parameter). Authenticate failing -> 401 UNAUTHENTICATED, no
 //         upgrade. Endpoints whose clients authenticate inside the protocol (Hocuspocus) set
-//         WsEndpoint::authenticates_in_protocol() and call WsConnection::Authenticate later;
+//         WsEndpoint::authenticates_in_protocol() and call AccessControl::Authenticate on
+//         the token their protocol carries (Hocuspocus keeps one principal per document);
 //      d. WsEndpoint::Accept: protocol checks (document exists, RoleFor == kNone -> 404 as an
 //         unknown document, capacity, query parameters). It fills `reject` and returns null,
 //         or returns a connection NOT yet started (with set_principal(upgrade.principal) and,
