@@ -31,6 +31,9 @@ constexpr std::string_view kPathPrefix = "/ws/documents/";
 
 // Presence is published at most once per this interval per member (20 messages/s).
 constexpr uint64_t kPresenceIntervalMs = 50;
+// A Yjs join takes the cached state of an earlier head when at most this many updates
+// followed it (sent after the state); more, and it folds the current head instead.
+constexpr size_t kMaxUpdatesAfterCachedState = 64;
 // Room on top of the payload limit for the JSON around a base64 payload.
 constexpr uint64_t kMessageOverheadBytes = 64 << 10;
 
@@ -306,11 +309,16 @@ class JsonConnection final : public WsConnection, public RoomMember {
     // applies at once, covering the head. Other CRDTs get the snapshot and then the tail.
     const eventlog::DocumentRecord* record = hub_->docs().Find(document_id_);
     if (record != nullptr && record->crdt == CrdtKind::kYjs) {
-      // Shared with every other join that finds the head where it is now.
-      Result<std::shared_ptr<const std::string>> frame =
-          hub_->folded_heads.JsonStateFrame(document_id_, h);
-      if (frame.ok()) {
-        Emit(**frame);
+      // Shared with every other join that finds the head where it is now, or a few updates
+      // before it: those follow the state as relays would.
+      Result<internal::FoldedHeadCache::JsonJoinState> st =
+          hub_->folded_heads.JsonStateFrameNear(document_id_, h, kMaxUpdatesAfterCachedState);
+      if (st.ok()) {
+        Emit(*st->frame);
+        for (const TailUpdate& u : h.tail) {
+          if (u.seq <= st->covered) continue;
+          Emit(ws::RemoteUpdateMessage(u.seq, Base64Encode(*u.bytes), u.actor_id, u.op_id));
+        }
         last_sent_seq_ = h.head_seq;
         FinishJoin();
         return;
@@ -319,7 +327,7 @@ class JsonConnection final : public WsConnection, public RoomMember {
       // unfolded form, which clients can still apply, and say so.
       QUIRE_LOG(hub_->logger(), kError, "ws_state_fold_failed")
           .Str("docId", document_id_)
-          .Str("error", frame.status().ToString());
+          .Str("error", st.status().ToString());
     }
     Emit(ws::StateMessage(h.snapshot_version, *h.snapshot, h.head_seq));
     last_sent_seq_ = h.head_seq;

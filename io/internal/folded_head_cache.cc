@@ -83,6 +83,32 @@ Result<std::shared_ptr<const std::string>> FoldedHeadCache::JsonStateFrame(
   return frame;
 }
 
+Result<FoldedHeadCache::JsonJoinState> FoldedHeadCache::JsonStateFrameNear(
+    const DocumentId& id, const projection::HeadState& head, size_t max_behind) {
+  auto it = map_.find(id);
+  if (it != map_.end()) {
+    const Entry& e = **it->second;
+    // The tail holds every update after the snapshot, so every update after an earlier head
+    // that is not older than the snapshot.
+    if (e.json_frame != nullptr && e.head_seq < head.head_seq &&
+        e.head_seq >= head.snapshot_version) {
+      size_t behind = 0;
+      for (auto t = head.tail.rbegin(); t != head.tail.rend() && t->seq > e.head_seq; ++t) {
+        ++behind;
+      }
+      if (behind <= max_behind) {
+        hits_ += 1;
+        if (hit_counter_ != nullptr) hit_counter_->Inc();
+        lru_.splice(lru_.begin(), lru_, it->second);
+        return JsonJoinState{e.json_frame, e.head_seq};
+      }
+    }
+  }
+  auto frame = JsonStateFrame(id, head);
+  if (!frame.ok()) return frame.status();
+  return JsonJoinState{std::move(*frame), head.head_seq};
+}
+
 Result<std::shared_ptr<const Bytes>> FoldedHeadCache::StateVector(
     const DocumentId& id, const projection::HeadState& head) {
   Status status;

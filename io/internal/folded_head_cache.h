@@ -6,8 +6,10 @@
 // and Hocuspocus as the state vector of sync step 1 (and the state itself for step 2). For a
 // 200 KB document that is ~0.5 ms of folding and ~0.4 ms of encoding on the loop thread per
 // join, paid again by every member of a class or a meeting opening the same document. An entry
-// is keyed by document id and valid for exactly one head seq: an appended event moves the head
-// and the next join folds again (the stale entry is replaced). The folded state at a head seq
+// is keyed by document id and made for one head seq: an appended event moves the head and the
+// next join folds again (the stale entry is replaced), except that a JSON join may take the
+// entry of a recent earlier head plus the updates after it (JsonStateFrameNear). The folded
+// state at a head seq
 // never changes (compaction folds the same events into a snapshot), so a hit serves the same
 // document a fresh fold would.
 //
@@ -43,6 +45,17 @@ class FoldedHeadCache {
   // The JSON protocol's `state` frame of that fold (version = headSeq = head.head_seq).
   Result<std::shared_ptr<const std::string>> JsonStateFrame(const DocumentId& id,
                                                             const projection::HeadState& head);
+  // What a JSON join at `head` sends first, and the seq it covers. While a document is being
+  // edited its head moves between joins, so a join may take the cached frame of an earlier
+  // head V instead of folding again, when the tail still holds every update after V (no
+  // snapshot since) and there are at most `max_behind` of them: the caller then sends those
+  // as `remote_update`s (seq > covered). Otherwise this is JsonStateFrame(id, head).
+  struct JsonJoinState {
+    std::shared_ptr<const std::string> frame;
+    Seq covered = 0;
+  };
+  Result<JsonJoinState> JsonStateFrameNear(const DocumentId& id,
+                                           const projection::HeadState& head, size_t max_behind);
   // The Yjs state vector of that fold.
   Result<std::shared_ptr<const Bytes>> StateVector(const DocumentId& id,
                                                    const projection::HeadState& head);

@@ -76,6 +76,54 @@ TEST_CASE("FoldedHeadCacheFoldsOncePerHeadAndItsFormsMatchAFreshFold", "[io][joi
   CHECK(**frame == ws::StateMessage(5, *fresh, 5));
 }
 
+TEST_CASE("FoldedHeadCacheGivesAJsonJoinAnEarlierStateWhileTheTailCoversWhatFollows",
+          "[io][join]") {
+  Metrics metrics;
+  Counter& hits = metrics.counter("hits", "");
+  Counter& misses = metrics.counter("misses", "");
+  FoldedHeadCache cache(1 << 20, &hits, &misses);
+  HeadState h = HeadOf(10, 10);
+  HeadState at5 = h;
+  at5.tail.resize(5);
+  at5.head_seq = 5;
+  auto frame5 = cache.JsonStateFrameNear("doc", at5, 3);
+  REQUIRE(frame5.ok());
+  CHECK(frame5->covered == 5);
+  CHECK(misses.value() == 1);
+
+  // Three updates later, within the bound of 3: the state at 5, without folding.
+  HeadState at8 = h;
+  at8.tail.resize(8);
+  at8.head_seq = 8;
+  auto near = cache.JsonStateFrameNear("doc", at8, 3);
+  REQUIRE(near.ok());
+  CHECK(near->covered == 5);
+  CHECK(near->frame.get() == frame5->frame.get());
+  CHECK(hits.value() == 1);
+
+  // Five updates later, beyond the bound: the head is folded (and replaces the entry).
+  auto fresh = cache.JsonStateFrameNear("doc", h, 3);
+  REQUIRE(fresh.ok());
+  CHECK(fresh->covered == 10);
+  Result<Bytes> fold = projection::FoldHeadState(h, CrdtKind::kYjs);
+  REQUIRE(fold.ok());
+  CHECK(*fresh->frame == ws::StateMessage(10, *fold, 10));
+  CHECK(misses.value() == 2);
+
+  // A snapshot taken after the cached head: the updates between are no longer in the tail,
+  // so the next join folds even one update later.
+  HeadState compacted = HeadOf(12, 10);
+  Result<Bytes> snap = projection::FoldHeadState(HeadOf(11, 10), CrdtKind::kYjs);
+  REQUIRE(snap.ok());
+  compacted.snapshot = std::make_shared<const Bytes>(*snap);
+  compacted.snapshot_version = 11;
+  compacted.tail.erase(compacted.tail.begin(), compacted.tail.begin() + 11);
+  auto after_snapshot = cache.JsonStateFrameNear("doc", compacted, 3);
+  REQUIRE(after_snapshot.ok());
+  CHECK(after_snapshot->covered == 12);
+  CHECK(misses.value() == 3);
+}
+
 TEST_CASE("FoldedHeadCacheServesAnEmptyDocumentAsTheEmptyUpdate", "[io][join]") {
   FoldedHeadCache cache(1 << 20, nullptr, nullptr);
   HeadState empty;
