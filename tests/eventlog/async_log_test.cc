@@ -58,6 +58,18 @@ std::string BackendUrl(const TempDir& dir, const std::string& kind) {
   return kind == "memory" ? "memory://" : dir.SqliteUrl();
 }
 
+// Submits a task that holds the storage thread until `release` is ready; `started` is set
+// when it begins (the task reaches the thread at the end of the loop iteration).
+void HoldStorage(AsyncLog& log, std::promise<void>& started, std::shared_future<void> release) {
+  log.Run<int>(
+      [&started, release](Backend&) {
+        started.set_value();
+        release.wait();
+        return 0;
+      },
+      [](int) {});
+}
+
 TEST_CASE("AppendsCompleteOnLoopThreadInSeqOrderInOneGroupCommit", "[asynclog]") {
   auto kind = GENERATE(as<std::string>{}, "memory", "sqlite");
   TempDir dir;
@@ -302,14 +314,7 @@ TEST_CASE("AppendsQueuedOverManyIterationsWhileTheStorageThreadIsBusyFormOneBatc
   // (the fourth repeats the first's op id). All five must wait behind the task and then
   // commit as one transaction, in submission order.
   std::promise<void> started, release;
-  std::shared_future<void> release_future = release.get_future().share();
-  log.Run<int>(
-      [&started, release_future](Backend&) {
-        started.set_value();
-        release_future.wait();
-        return 0;
-      },
-      [](int) {});
+  HoldStorage(log, started, release.get_future().share());
   struct State {
     AsyncLog* log;
     std::vector<Ack>* acks;
@@ -357,14 +362,7 @@ TEST_CASE("PostRunsOnTheLoopWithoutWaitingForTheStorageThread", "[asynclog]") {
   // A task holds the storage thread, and an append waits behind it. A posted function runs
   // on the loop thread meanwhile, never inside Post(); Run() would wait for the release.
   std::promise<void> started, release;
-  std::shared_future<void> release_future = release.get_future().share();
-  log.Run<int>(
-      [&started, release_future](Backend&) {
-        started.set_value();
-        release_future.wait();
-        return 0;
-      },
-      [](int) {});
+  HoldStorage(log, started, release.get_future().share());
   log.Append(Update("doc", "held"), Record(acks));
   std::vector<std::string> order;
   std::thread::id posted_on;
