@@ -83,19 +83,14 @@ TEST_CASE("FoldedHeadCacheGivesAJsonJoinAnEarlierStateWhileTheTailCoversWhatFoll
   Counter& misses = metrics.counter("misses", "");
   FoldedHeadCache cache(1 << 20, &hits, &misses);
   HeadState h = HeadOf(10, 10);
-  HeadState at5 = h;
-  at5.tail.resize(5);
-  at5.head_seq = 5;
-  auto frame5 = cache.JsonStateFrameNear("doc", at5, 3);
+  // HeadOf(n) is the first n updates of HeadOf(10).
+  auto frame5 = cache.JsonStateFrameNear("doc", HeadOf(5, 10), 3);
   REQUIRE(frame5.ok());
   CHECK(frame5->covered == 5);
   CHECK(misses.value() == 1);
 
   // Three updates later, within the bound of 3: the state at 5, without folding.
-  HeadState at8 = h;
-  at8.tail.resize(8);
-  at8.head_seq = 8;
-  auto near = cache.JsonStateFrameNear("doc", at8, 3);
+  auto near = cache.JsonStateFrameNear("doc", HeadOf(8, 10), 3);
   REQUIRE(near.ok());
   CHECK(near->covered == 5);
   CHECK(near->frame.get() == frame5->frame.get());
