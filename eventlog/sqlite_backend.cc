@@ -25,8 +25,14 @@ constexpr size_t kMaxCachedDocuments = 100'000;
 // catches up with the last frames, and SQLite starts the WAL over only when every frame is
 // copied; the inline checkpoint copies the few frames the background one left behind, so the
 // WAL stays around kInlineCheckpointPages (16 MiB) instead of growing without bound.
+//
+// The inline checkpoint cannot run while the background one is still copying (SQLite refuses a
+// second checkpointer at once, without waiting), which on a starved machine let the WAL grow
+// past 50 MB. At kHardCheckpointPages (32 MiB) the writer waits for the background pass to end
+// and then checkpoints: the WAL never holds more than that plus one commit's frames.
 constexpr int kCheckpointPages = 1000;
 constexpr int kInlineCheckpointPages = 4000;
+constexpr int kHardCheckpointPages = 8000;
 
 // Migration i takes a database from user_version i to i + 1. Never edit a released entry:
 // append a new one and bump kSchemaVersion.
@@ -268,6 +274,14 @@ class Checkpointer {
     return Status::Ok();
   }
 
+  // Writer thread. Runs `checkpoint` once no background pass is running, and keeps the next
+  // one from starting until it returns.
+  template <typename F>
+  void RunExclusive(F checkpoint) {
+    std::lock_guard pass(pass_mu_);
+    checkpoint();
+  }
+
   // Any thread. Coalesces: at most one checkpoint runs, and one more is queued.
   void Request() {
     {
@@ -287,13 +301,17 @@ class Checkpointer {
       lock.unlock();
       // A failure (busy, I/O) leaves the frames in the WAL, where they stay valid; the next
       // request retries. Commits do not depend on checkpoints.
-      sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      {
+        std::lock_guard pass(pass_mu_);
+        sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      }
       lock.lock();
     }
   }
 
   sqlite3* db_ = nullptr;
   std::thread thread_;
+  std::mutex pass_mu_;  // held for each background pass (see RunExclusive)
   std::mutex mu_;
   std::condition_variable cv_;
   bool requested_ = false;
@@ -517,7 +535,11 @@ class SqliteBackend final : public Backend {
   // Called by SQLite on the writer's thread after each commit, with the WAL size in pages.
   static int OnWalCommit(void* arg, sqlite3* db, const char*, int pages) noexcept {
     auto* self = static_cast<SqliteBackend*>(arg);
-    if (pages >= kInlineCheckpointPages) {
+    if (pages >= kHardCheckpointPages) {
+      self->checkpointer_->RunExclusive([db] {
+        sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      });
+    } else if (pages >= kInlineCheckpointPages) {
       sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     } else if (pages >= kCheckpointPages) {
       self->checkpointer_->Request();
