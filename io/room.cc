@@ -34,11 +34,25 @@ void Room::Leave(RoomMember* member, const SharedFrame& left_frame) {
                          [&](const Entry& e) { return e.member == member; });
   if (it == members_.end()) return;
   bool announced = it->presence != nullptr;
+  std::string user(member->presence_user_id());
   members_.erase(it);
   if (announced && left_frame) {
+    SharedFrame frame = left_frame;
+    const RoomMember* stays = nullptr;
+    if (!user.empty()) {
+      for (const Entry& e : members_) {
+        if (e.presence != nullptr && e.member->presence_user_id() == user) {
+          frame = e.presence;
+          stays = e.member;
+          break;
+        }
+      }
+    }
     // Iterate over a copy: delivery must not reenter, but a copy keeps this loop safe anyway.
     auto members = members_;
-    for (const Entry& e : members) e.member->DeliverPresence(left_frame);
+    for (const Entry& e : members) {
+      if (e.member != stays) e.member->DeliverPresence(frame);
+    }
   }
   DropAwarenessOf(member);
 }

@@ -58,6 +58,10 @@ class RoomMember {
   // (ws::AwarenessStateFromPresence) and its client id; see Room::PublishBridgedAwareness.
   virtual uint64_t bridged_awareness_client() const { return 0; }
   virtual std::string BridgedAwarenessState() const { return {}; }
+  // JSON members: the userId their presence speaks for (empty: none). Presence is keyed by
+  // userId on the wire, so when one of a user's connections leaves while another stays, the
+  // others get the one that stays instead of `left`.
+  virtual std::string_view presence_user_id() const { return {}; }
 };
 
 class Room {
@@ -73,7 +77,8 @@ class Room {
   // to in the presence JSON members see; null: the states speak for themselves.
   void Join(RoomMember* member, std::shared_ptr<const ws::AwarenessOwner> owner = nullptr);
   // Removes `member`; when it had announced presence, `left_frame` (may be null) goes to the
-  // others.
+  // others, unless another announced member has the same presence_user_id(): then that
+  // member's current presence goes to everyone but it (the user is still there).
   void Leave(RoomMember* member, const SharedFrame& left_frame);
   bool IsMember(const RoomMember* member) const;
 

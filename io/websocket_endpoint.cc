@@ -216,6 +216,7 @@ class JsonConnection final : public WsConnection, public RoomMember {
   std::string BridgedAwarenessState() const override {
     return ws::AwarenessStateFromPresence(presence_);
   }
+  std::string_view presence_user_id() const override { return presence_.user_id; }
 
   void DeliverPresence(const SharedFrame& frame) override {
     // While joining, presence is skipped: the newcomer gets everyone's current presence when

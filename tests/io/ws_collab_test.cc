@@ -235,6 +235,38 @@ TEST_CASE("PresenceIsSeenByPeersAndLeftIsSentOnDisconnect") {
   }
 }
 
+TEST_CASE("AUserWithTwoConnectionsStaysPresentUntilTheLastOneLeaves") {
+  WsHarness h;
+  std::string doc = h.CreateDocument();
+  auto tab1 = h.JoinWithState(doc, "alice");
+  auto tab2 = h.JoinWithState(doc, "alice");
+  auto bob = h.JoinWithState(doc, "bob");
+  for (int i = 0; i < 2; ++i) {  // bob is told of both of alice's connections
+    auto p = bob->NextOfType("presence");
+    REQUIRE(p.ok());
+    CHECK((*p)["userId"] == "alice");
+  }
+  REQUIRE(tab2->NextOfType("presence").ok());  // alice (tab 1) joined
+  REQUIRE(tab2->NextOfType("presence").ok());  // bob joined
+
+  // Presence is keyed by userId: tab 1 leaving must not tell bob that alice left, since tab 2
+  // is still there. Bob gets tab 2's presence instead; tab 2 gets nothing about itself.
+  REQUIRE(tab1->Close().ok());
+  tab1.reset();
+  auto still = bob->NextOfType("presence");
+  REQUIRE(still.ok());
+  CHECK((*still)["userId"] == "alice");
+  CHECK((*still)["status"] == "joined");
+  CHECK(tab2->QuietFor(100));
+
+  REQUIRE(tab2->Close().ok());
+  tab2.reset();
+  auto left = bob->NextOfType("presence");
+  REQUIRE(left.ok());
+  CHECK((*left)["userId"] == "alice");
+  CHECK((*left)["status"] == "left");
+}
+
 TEST_CASE("PresenceIsCoalescedToTwentyPerSecondKeepingTheLatest") {
   WsHarness h;
   std::string doc = h.CreateDocument();
