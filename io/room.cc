@@ -36,25 +36,35 @@ void Room::Leave(RoomMember* member, const SharedFrame& left_frame) {
   bool announced = it->presence != nullptr;
   std::string user(member->presence_user_id());
   members_.erase(it);
-  if (announced && left_frame) {
-    SharedFrame frame = left_frame;
-    const RoomMember* stays = nullptr;
-    if (!user.empty()) {
-      for (const Entry& e : members_) {
-        if (e.presence != nullptr && e.member->presence_user_id() == user) {
-          frame = e.presence;
-          stays = e.member;
-          break;
-        }
+  if (announced && left_frame) AnnounceGone(member, user, left_frame);
+  DropAwarenessOf(member);
+}
+
+void Room::PresenceUserChanged(const RoomMember* member, std::string_view old_user,
+                               const SharedFrame& old_left) {
+  auto it = std::find_if(members_.begin(), members_.end(),
+                         [&](const Entry& e) { return e.member == member; });
+  if (it == members_.end() || it->presence == nullptr || !old_left) return;
+  AnnounceGone(member, old_user, old_left);
+}
+
+void Room::AnnounceGone(const RoomMember* gone, std::string_view user, const SharedFrame& left) {
+  SharedFrame frame = left;
+  const RoomMember* stays = nullptr;
+  if (!user.empty()) {
+    for (const Entry& e : members_) {
+      if (e.member != gone && e.presence != nullptr && e.member->presence_user_id() == user) {
+        frame = e.presence;
+        stays = e.member;
+        break;
       }
     }
-    // Iterate over a copy: delivery must not reenter, but a copy keeps this loop safe anyway.
-    auto members = members_;
-    for (const Entry& e : members) {
-      if (e.member != stays) e.member->DeliverPresence(frame);
-    }
   }
-  DropAwarenessOf(member);
+  // Iterate over a copy: delivery must not reenter, but a copy keeps this loop safe anyway.
+  auto members = members_;
+  for (const Entry& e : members) {
+    if (e.member != stays && e.member != gone) e.member->DeliverPresence(frame);
+  }
 }
 
 bool Room::IsMember(const RoomMember* member) const {

@@ -81,6 +81,10 @@ class Room {
   // member's current presence goes to everyone but it (the user is still there).
   void Leave(RoomMember* member, const SharedFrame& left_frame);
   bool IsMember(const RoomMember* member) const;
+  // `member` now speaks for another userId (a JSON `join` with a new one): the others learn
+  // that `old_user` is gone (`old_left`), as on Leave, if `member` had announced presence.
+  void PresenceUserChanged(const RoomMember* member, std::string_view old_user,
+                           const SharedFrame& old_left);
 
   // Delivers a committed update to every member except `from` (null: to everyone): `frame`
   // (the JSON remote_update) to JSON members, the update bytes to binary members. The bytes
@@ -133,6 +137,10 @@ class Room {
     // The owner's identity when it applied the state (null: none, or bridged).
     std::shared_ptr<const ws::AwarenessOwner> identity;
   };
+  // `gone` no longer speaks for `user`: every member but `gone` gets `left`, or the current
+  // presence of another announced member with that presence_user_id() (everyone but that
+  // member gets it: the user is still there).
+  void AnnounceGone(const RoomMember* gone, std::string_view user, const SharedFrame& left);
   void DeliverAwarenessToBinary(const SharedBytes& update);
   // Stores `e`'s bridged awareness state at its clock; false when its client id is another
   // member's (a 1 in 2^32 clash), which is left alone.

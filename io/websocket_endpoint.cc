@@ -154,19 +154,29 @@ class JsonConnection final : public WsConnection, public RoomMember {
       case ws::ClientType::kPing:
         SendDirect(ws::PongMessage(m.ts_json, WallClockMs()));
         break;
-      case ws::ClientType::kJoin:
+      case ws::ClientType::kJoin: {
         // With access control on, the identity is the token's (a client cannot speak as
         // someone else); the name claim, when present, wins over the client's displayName.
+        ws::PresenceInfo before = presence_;
         if (!hub_->access().enabled()) {
           presence_.user_id = m.user_id;
           presence_.display_name = m.display_name;
         } else if (principal().name.empty()) {
           presence_.display_name = m.display_name;
         }
+        if (room_ && before.user_id != presence_.user_id) {
+          // The others had this connection as `before`: that user is gone (or still here
+          // through another connection); the new identity follows as `joined`.
+          before.status = "left";
+          room_->PresenceUserChanged(
+              this, before.user_id,
+              std::make_shared<const std::string>(ws::PresenceMessage(before)));
+        }
         presence_.status = "joined";
         SetLogIdentity(document_id_, presence_.user_id);
         SchedulePresence();
         break;
+      }
       case ws::ClientType::kPresence:
         presence_.cursor = m.cursor;
         if (m.color) presence_.color = *m.color;

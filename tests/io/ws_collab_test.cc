@@ -267,6 +267,27 @@ TEST_CASE("AUserWithTwoConnectionsStaysPresentUntilTheLastOneLeaves") {
   CHECK((*left)["status"] == "left");
 }
 
+TEST_CASE("AJoinUnderAnotherUserIdTellsThePeersTheOldOneLeft") {
+  WsHarness h;
+  std::string doc = h.CreateDocument();
+  auto a = h.JoinWithState(doc, "alice");
+  auto b = h.JoinWithState(doc, "bob");
+  REQUIRE(b->NextOfType("presence").ok());  // alice, as bob joined
+  REQUIRE(a->NextOfType("presence").ok());  // bob joined
+
+  REQUIRE(a->SendJson({{"type", "join"}, {"userId", "alicia"}, {"displayName", "Alicia"}}).ok());
+  auto gone = b->NextOfType("presence");
+  REQUIRE(gone.ok());
+  CHECK((*gone)["userId"] == "alice");
+  CHECK((*gone)["status"] == "left");
+  auto joined = b->NextOfType("presence");
+  REQUIRE(joined.ok());
+  CHECK((*joined)["userId"] == "alicia");
+  CHECK((*joined)["displayName"] == "Alicia");
+  CHECK((*joined)["status"] == "joined");
+  CHECK(a->QuietFor(100));  // never echoed
+}
+
 TEST_CASE("PresenceIsCoalescedToTwentyPerSecondKeepingTheLatest") {
   WsHarness h;
   std::string doc = h.CreateDocument();
