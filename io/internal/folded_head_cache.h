@@ -54,8 +54,8 @@ class FoldedHeadCache {
     std::shared_ptr<const std::string> frame;
     Seq covered = 0;
   };
-  Result<JsonJoinState> JsonStateFrameNear(const DocumentId& id,
-                                           const projection::HeadState& head, size_t max_behind);
+  Result<JsonJoinState> JsonStateFrameNear(const DocumentId& id, const projection::HeadState& head,
+                                           size_t max_behind);
   // The Yjs state vector of that fold.
   Result<std::shared_ptr<const Bytes>> StateVector(const DocumentId& id,
                                                    const projection::HeadState& head);

@@ -1,7 +1,7 @@
 // Joins into a Yjs document share the folded head state while the head stays where it is, on
 // every endpoint; a JSON join a few updates later takes that state and then the updates, and
-// one many updates later folds again (quire_join_state_cache_{hits,misses}_total count them). What each joiner receives is the
-// document's whole current state whether it came from the cache or not.
+// one many updates later folds again (quire_join_state_cache_{hits,misses}_total count them). What
+// each joiner receives is the document's whole current state whether it came from the cache or not.
 #include <catch2/catch.hpp>
 #include <memory>
 #include <string>
@@ -79,10 +79,10 @@ TEST_CASE("JoinsAtTheSameHeadShareOneFoldAndAnUpdateMovesIt", "[io][join]") {
   // 64 more updates: too many to follow a cached state, so the next join folds the head.
   for (uint64_t i = 1; i <= 64; ++i) {
     Bytes x = YjsInsertAfter(2, i, 2, i - 1, "x");
-    REQUIRE(a->SendJson({{"type", "update"},
-                         {"opId", "x" + std::to_string(i)},
-                         {"deltaB64", Base64Encode(x)}})
-                .ok());
+    REQUIRE(
+        a->SendJson(
+             {{"type", "update"}, {"opId", "x" + std::to_string(i)}, {"deltaB64", Base64Encode(x)}})
+            .ok());
     REQUIRE(a->NextOfType("ack").ok());
   }
   nlohmann::json fourth;
