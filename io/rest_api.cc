@@ -23,10 +23,10 @@ constexpr std::string_view kDocumentsPath = "/api/v1/documents";
 constexpr size_t kMaxTitleChars = 256;
 
 HttpResponse MethodNotAllowed(std::string_view method, std::string_view allow) {
+  std::string methods = internal::WithHead(allow);
   HttpResponse r = HttpResponse::Error(
-      405, "METHOD_NOT_ALLOWED",
-      std::string(method) + " is not allowed here; allowed: " + std::string(allow));
-  r.Header("Allow", std::string(allow));
+      405, "METHOD_NOT_ALLOWED", std::string(method) + " is not allowed here; allowed: " + methods);
+  r.Header("Allow", methods);
   return r;
 }
 
@@ -210,6 +210,14 @@ void RestApi::Handle(const HttpRequest& request, HttpResponder respond) {
     respond(cors_.Preflight(request));
     return;
   }
+  if (request.method == "HEAD") {
+    // GET's answer without its body (RFC 9110, 9.3.2): the HTTP layer writes the headers
+    // only, Content-Length included.
+    HttpRequest get = request;
+    get.method = "GET";
+    Handle(get, std::move(respond));
+    return;
+  }
   const std::string& m = request.method;
   const std::string& path = request.path;
 
@@ -218,7 +226,7 @@ void RestApi::Handle(const HttpRequest& request, HttpResponder respond) {
     if (m == "OPTIONS") {
       HttpResponse r;
       r.status = 204;
-      r.Header("Allow", std::string(allow) + ", OPTIONS");
+      r.Header("Allow", internal::WithHead(allow) + ", OPTIONS");
       respond(std::move(r));
       return;
     }
@@ -276,7 +284,7 @@ void RestApi::HandleDocuments(const HttpRequest& request, HttpResponder respond)
     if (m == "OPTIONS") {
       HttpResponse r;
       r.status = 204;
-      r.Header("Allow", std::string(allow) + ", OPTIONS");
+      r.Header("Allow", internal::WithHead(allow) + ", OPTIONS");
       respond(std::move(r));
       return;
     }

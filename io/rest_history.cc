@@ -167,7 +167,7 @@ void RestHistory::Handle(const HttpRequest& request, const std::string& id, std:
   if (m == "OPTIONS") {
     HttpResponse r;
     r.status = 204;
-    r.Header("Allow", std::string(allow) + ", OPTIONS");
+    r.Header("Allow", internal::WithHead(allow) + ", OPTIONS");
     return respond(std::move(r));
   }
   if (docs_.Find(id) == nullptr) return respond(NotFound(id));
@@ -182,9 +182,10 @@ void RestHistory::Handle(const HttpRequest& request, const std::string& id, std:
     return CreateVersion(request, id, caller.actor, std::move(respond));
   }
   if (sub == "fork" && m == "POST") return Fork(request, id, caller.actor, std::move(respond));
+  std::string methods = internal::WithHead(allow);
   HttpResponse r = HttpResponse::Error(405, "METHOD_NOT_ALLOWED",
-                                       m + " is not allowed here; allowed: " + std::string(allow));
-  r.Header("Allow", std::string(allow));
+                                       m + " is not allowed here; allowed: " + methods);
+  r.Header("Allow", methods);
   respond(std::move(r));
 }
 

@@ -5,6 +5,25 @@
 
 namespace quire::io::internal {
 
+std::string WithHead(std::string_view allow) {
+  std::string out;
+  size_t start = 0;
+  while (start <= allow.size()) {
+    size_t comma = allow.find(',', start);
+    std::string_view method =
+        allow.substr(start, comma == std::string_view::npos ? allow.npos : comma - start);
+    while (!method.empty() && method.front() == ' ') method.remove_prefix(1);
+    if (!method.empty()) {
+      if (!out.empty()) out += ", ";
+      out += method;
+      if (method == "GET") out += ", HEAD";
+    }
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
 using nlohmann::json;
 
 HttpResponse JsonResponse(int status, const json& body) {

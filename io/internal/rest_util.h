@@ -13,6 +13,9 @@
 
 namespace quire::io::internal {
 
+// A route's allowed methods ("GET, POST") with HEAD after GET ("GET, HEAD, POST"): every GET
+// route answers HEAD too.
+std::string WithHead(std::string_view allow);
 // `body` serialized (invalid UTF-8 replaced) with Content-Type: application/json.
 HttpResponse JsonResponse(int status, const nlohmann::json& body);
 // 400 {"error":{"code":"VALIDATION_FAILED","message":"<field>: <message>","field":field}}.

@@ -199,11 +199,34 @@ TEST_CASE("UnknownPathGets404AndWrongMethodGets405WithAllow", "[rest]") {
   HttpResult put = env.Call("PUT", "/api/v1/documents", "{}");
   CHECK(put.status == 405);
   CHECK(put.ErrorCode() == "METHOD_NOT_ALLOWED");
-  CHECK(put.Header("allow") == "GET, POST");
+  CHECK(put.Header("allow") == "GET, HEAD, POST");
   HttpResult post_one = env.Call("POST", "/api/v1/documents/x", "{}");
   CHECK(post_one.status == 405);
-  CHECK(post_one.Header("allow") == "GET, PATCH, DELETE");
-  CHECK(env.Call("DELETE", "/healthz").Header("allow") == "GET");
+  CHECK(post_one.Header("allow") == "GET, HEAD, PATCH, DELETE");
+  CHECK(env.Call("DELETE", "/healthz").Header("allow") == "GET, HEAD");
+}
+
+TEST_CASE("HeadAnswersEveryGetRouteWithItsHeadersAndNoBody", "[rest]") {
+  Env env("memory");
+  json doc = env.Create(R"({"title":"Head"})");
+  const std::string one = "/api/v1/documents/" + doc["id"].get<std::string>();
+  for (const std::string& target :
+       {one, std::string("/api/v1/documents?page_size=5"), std::string("/healthz"),
+        std::string("/metrics"), one + "/history", std::string("/api/v1/documents/missing")}) {
+    INFO(target);
+    HttpResult get = env.Call("GET", target);
+    HttpResult head = env.Call("HEAD", target);
+    CHECK(head.status == get.status);
+    CHECK(head.body.empty());
+    CHECK(head.Header("content-type") == get.Header("content-type"));
+    if (target != "/metrics") {  // the metrics count the GET itself
+      CHECK(head.Header("content-length") == std::to_string(get.body.size()));
+    }
+  }
+  CHECK(env.Call("OPTIONS", one).Header("allow") == "GET, HEAD, PATCH, DELETE, OPTIONS");
+  HttpResult fork = env.Call("HEAD", one + "/fork");  // a POST-only route
+  CHECK(fork.status == 405);
+  CHECK(fork.Header("allow") == "POST");
 }
 
 TEST_CASE("ListPaginatesFiltersAndOrdersByUpdatedAtNewestFirst", "[rest]") {
