@@ -45,6 +45,8 @@ void Room::PresenceUserChanged(const RoomMember* member, std::string_view old_us
   auto it = std::find_if(members_.begin(), members_.end(),
                          [&](const Entry& e) { return e.member == member; });
   if (it == members_.end() || it->presence == nullptr || !old_left) return;
+  // Until the new identity is published, newcomers see none for this member.
+  it->presence = nullptr;
   AnnounceGone(member, old_user, old_left);
 }
 

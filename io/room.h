@@ -82,7 +82,8 @@ class Room {
   void Leave(RoomMember* member, const SharedFrame& left_frame);
   bool IsMember(const RoomMember* member) const;
   // `member` now speaks for another userId (a JSON `join` with a new one): the others learn
-  // that `old_user` is gone (`old_left`), as on Leave, if `member` had announced presence.
+  // that `old_user` is gone (`old_left`), as on Leave, if `member` had announced presence;
+  // `member` counts as not announced until it broadcasts its new presence.
   void PresenceUserChanged(const RoomMember* member, std::string_view old_user,
                            const SharedFrame& old_left);
 
