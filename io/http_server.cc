@@ -331,7 +331,11 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
     return CountHeaderBytes(4);  // ": " and CRLF
   }
   int OnHeadersComplete() {
-    timer_.Stop();
+    // The body gets a deadline of its own, as long as the headers had: a client that sends
+    // headers and then trickles (or withholds) the body cannot hold the connection forever.
+    // OnMessageComplete stops it (at once for a request without a body).
+    ArmTimer(server_->options_.header_timeout_ms);
+    body_pending_ = true;
     HttpRequest& req = http_->req;
     const llhttp_t& parser = http_->parser;
     req.method = llhttp_method_name(static_cast<llhttp_method_t>(parser.method));
@@ -363,6 +367,8 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
     return 0;
   }
   int OnMessageComplete() {
+    timer_.Stop();
+    body_pending_ = false;
     http_->message_complete = true;
     return HPE_PAUSED;  // one request at a time: Proceed() dispatches it
   }
@@ -434,7 +440,9 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
     if (closed_) return;
     if (!lingering_) {
       if (awaiting_response_ || stream_ != nullptr) return;
-      QUIRE_LOG(server_->logger_, kDebug, "http_header_timeout").Str("peer", peer_);
+      QUIRE_LOG(server_->logger_, kDebug,
+                body_pending_ ? "http_body_timeout" : "http_header_timeout")
+          .Str("peer", peer_);
     }
     CloseNow();
   }
@@ -719,7 +727,8 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
   bool close_after_response_ = false;
   bool close_requested_ = false;  // flush, then linger, then close
   bool lingering_ = false;
-  bool closed_ = false;  // uv_close called
+  bool body_pending_ = false;  // headers complete, body not yet: OnTimer closes for the body
+  bool closed_ = false;        // uv_close called
 
   std::unique_ptr<StreamHandler> stream_;  // set once upgraded
 };

@@ -8,7 +8,8 @@
 // max_header_bytes -> 431; body over max_body_bytes -> 413; Transfer-Encoding together with
 // Content-Length -> 400; malformed HTTP -> 400. Each of these closes the connection after the
 // answer. A connection that does not finish a request's headers within header_timeout_ms
-// (counted from accept or from the previous answer) is closed.
+// (counted from accept or from the previous answer), or its body within header_timeout_ms of
+// the headers, is closed.
 //
 // Threading: everything runs on the loop thread.
 #pragma once

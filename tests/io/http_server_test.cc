@@ -383,6 +383,32 @@ TEST_CASE("ClientThatDoesNotFinishHeadersInTimeIsClosed", "[http]") {
   CHECK(server.Stop() == 0);
 }
 
+TEST_CASE("ClientThatDoesNotFinishTheBodyInTimeIsClosed", "[http]") {
+  HttpServerOptions o;
+  o.header_timeout_ms = 150;
+  ServerThread server(o);
+  // Headers in time, then 3 of the 10 body bytes and nothing more (a slow-body client).
+  HttpClient c(server.port());
+  REQUIRE(c.SendRaw("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc"));
+  auto start = std::chrono::steady_clock::now();
+  CHECK(c.WaitForClose(3000));
+  CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(100));
+  // A body that keeps to the deadline, sent in two parts, is answered; so is the next request
+  // on the same connection, with a fresh deadline.
+  HttpClient ok(server.port());
+  REQUIRE(ok.SendRaw("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nabc"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  REQUIRE(ok.SendRaw("def"));
+  auto r = ok.ReadResponse();
+  REQUIRE(r.has_value());
+  CHECK(r->status == 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto again = ok.Request("GET", "/ok");
+  REQUIRE(again.has_value());
+  CHECK(again->status == 200);
+  CHECK(server.Stop() == 0);
+}
+
 TEST_CASE("Http10RequestWithoutKeepAliveIsClosedAfterTheAnswer", "[http]") {
   ServerThread server;
   HttpClient c(server.port());
