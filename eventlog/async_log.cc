@@ -13,6 +13,9 @@ namespace quire::eventlog {
 
 namespace {
 
+// How long staged batches wait for the backend's own commit (see StorageMain).
+constexpr std::chrono::milliseconds kStagedCommitDelay{500};
+
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -32,7 +35,8 @@ struct AppendGroup {
 
 // One unit of work, in submission order. The storage thread turns each into a Completion.
 struct Op {
-  enum class Type { kAppends, kTask, kRecover, kStop } type;
+  // kFailed: the storage thread's commit of staged batches failed (recover_status says how).
+  enum class Type { kAppends, kTask, kRecover, kStop, kFailed } type;
   std::unique_ptr<AppendGroup> appends;              // kAppends
   std::function<void(Backend&)> work;                // kTask
   std::function<void()> task_done;                   // kTask
@@ -198,13 +202,25 @@ class AsyncLog::Impl {
 
   // ---- storage thread ----
 
+  // Batches are acknowledged once staged (durable in the backend's journal); the backend's
+  // own transaction is committed kStagedCommitDelay after the first of them, or when the log
+  // closes. The commit runs after the acknowledgements went out, off their path.
   void StorageMain() {
     std::vector<Op> ops;
     bool stop = false;
     while (!stop) {
       {
         std::unique_lock lock(mu_);
-        cv_.wait(lock, [this] { return !pending_.empty(); });
+        while (pending_.empty()) {
+          if (!staged_) {
+            cv_.wait(lock);
+          } else if (cv_.wait_until(lock, staged_deadline_) == std::cv_status::timeout &&
+                     pending_.empty()) {
+            lock.unlock();
+            CommitStaged();
+            lock.lock();
+          }
+        }
         ops.assign(std::make_move_iterator(pending_.begin()),
                    std::make_move_iterator(pending_.end()));
         pending_.clear();
@@ -222,9 +238,13 @@ class AsyncLog::Impl {
             if (op.recover_status.ok()) storage_sticky_ = Status::Ok();
             break;
           case Op::Type::kStop:
+            CommitStaged();
             stop = true;  // ops after kStop cannot exist: Close() refuses new work
             break;
+          case Op::Type::kFailed:
+            break;  // made by the storage thread, never submitted
         }
+        NoteStaged();
       }
       {
         std::lock_guard lock(mu_);
@@ -232,7 +252,34 @@ class AsyncLog::Impl {
       }
       ops.clear();
       uv_async_send(&async_);
+      if (staged_ && std::chrono::steady_clock::now() >= staged_deadline_) CommitStaged();
     }
+  }
+
+  // Storage thread: starts the commit delay when the backend begins holding staged batches.
+  void NoteStaged() {
+    if (!backend_->has_staged()) {
+      staged_ = false;
+    } else if (!staged_) {
+      staged_ = true;
+      staged_deadline_ = std::chrono::steady_clock::now() + kStagedCommitDelay;
+    }
+  }
+
+  // Storage thread. A failed commit makes the log fail (sticky) and tells the loop at once:
+  // nothing acknowledged is lost (the journal has it; Recover() stores it again), but the log
+  // must be recovered before it takes more.
+  void CommitStaged() {
+    Status status = backend_->CommitStaged();
+    NoteStaged();
+    if (status.ok() || !storage_sticky_.ok()) return;
+    storage_sticky_ = Status::Unavailable("event log failed: " + status.ToString());
+    Op failed{Op::Type::kFailed, {}, {}, {}, {}, storage_sticky_};
+    {
+      std::lock_guard lock(mu_);
+      done_.push_back(std::move(failed));
+    }
+    uv_async_send(&async_);
   }
 
   void CommitGroup(AppendGroup& group) {
@@ -244,7 +291,7 @@ class AsyncLog::Impl {
     group.results.assign(n, AppendResult{});
     group.statuses.assign(n, Status::Ok());
     int64_t start = NowNs();
-    Status status = backend_->CommitBatch(group.requests, group.results, group.statuses);
+    Status status = backend_->StageBatch(group.requests, group.results, group.statuses);
     group.commit_ns = NowNs() - start;
     group.committed = true;
     if (!status.ok()) {
@@ -321,6 +368,10 @@ class AsyncLog::Impl {
       case Op::Type::kStop:
         Untrack(1);
         break;
+      case Op::Type::kFailed:
+        stats_.failed_batches += 1;
+        loop_sticky_ = op.recover_status;
+        break;
     }
   }
 
@@ -386,7 +437,10 @@ class AsyncLog::Impl {
   std::deque<Op> local_;    // loop thread: submitted this iteration, not yet handed over
   std::deque<Op> refused_;  // loop thread: submitted after Close()
 
-  Status storage_sticky_;  // storage thread only
+  // Storage thread only.
+  Status storage_sticky_;
+  bool staged_ = false;  // the backend holds staged batches not yet committed
+  std::chrono::steady_clock::time_point staged_deadline_;
 
   // Loop thread only.
   Status loop_sticky_;

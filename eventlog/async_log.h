@@ -1,11 +1,14 @@
 // AsyncLog: the event log as the event loop sees it. One storage thread owns the Backend and
-// commits everything pending in one transaction (group commit), then wakes the loop through a
-// uv_async_t; completions run on the loop thread, in submission order (hence in seq order per
-// document). The loop thread never waits on disk.
+// makes everything pending durable at once (group commit: Backend::StageBatch, one journal
+// fsync with SQLite), then wakes the loop through a uv_async_t; completions run on the loop
+// thread, in submission order (hence in seq order per document). The backend's own
+// transaction is committed 500 ms after the first batch it holds, or at Close(), after those
+// completions were handed over. The loop thread never waits on disk.
 //
 // Faults are sticky: after a failed commit every append in that batch completes with
 // Unavailable, and so does every later append, until Recover() succeeds (leveldb's
-// background error).
+// background error). A failed commit of staged batches (already acknowledged, durable in the
+// journal) makes the log fail the same way; Recover() stores them again.
 //
 // Batching: work submitted during one loop iteration is handed to the storage thread together,
 // just before the loop blocks for I/O (a uv_prepare_t, like redis's beforeSleep); the storage

@@ -21,6 +21,9 @@ namespace quire::eventlog {
 struct BackendOptions {
   SyncMode sync_mode = SyncMode::kFull;
   bool read_only = false;  // `quire replay` opens the log read-only
+  // SQLite with kFull: the redo journal starts a new generation once its records exceed this
+  // many bytes (after making SQLite's own files durable; SCHEMA.md, "Redo journal").
+  int64_t journal_bytes = int64_t{16} << 20;
 };
 
 class Backend {
@@ -41,6 +44,22 @@ class Backend {
   // (sticky) until Recover() succeeds.
   virtual Status CommitBatch(std::span<const AppendRequest> batch, std::span<AppendResult> results,
                              std::span<Status> statuses) = 0;
+
+  // CommitBatch's contract, except that on success the batch may be durable without the
+  // backend's own transaction being finished: SQLite writes the stored events to its redo
+  // journal and fsyncs it, and leaves them in an open transaction, visible to this backend's
+  // reads (not yet to other connections) until CommitStaged(). Batches staged one after
+  // another share that transaction. On failure everything staged is rolled back, including
+  // earlier successful batches; they are durable in the journal and Recover() stores them
+  // again. The default commits right away.
+  virtual Status StageBatch(std::span<const AppendRequest> batch, std::span<AppendResult> results,
+                            std::span<Status> statuses) {
+    return CommitBatch(batch, results, statuses);
+  }
+  // Commits what StageBatch left open (nothing to do when has_staged() is false). A failure
+  // rolls the staged batches back (they are in the journal; Recover() stores them again).
+  virtual Status CommitStaged() { return Status::Ok(); }
+  virtual bool has_staged() const { return false; }
 
   // Events of one document with seq > after_seq, in seq order, at most `limit` of them.
   virtual Result<std::vector<Event>> ReadEvents(const DocumentId& id, Seq after_seq,

@@ -30,14 +30,18 @@ class FaultInjectingBackend final : public Backend {
 
   Status CommitBatch(std::span<const AppendRequest> batch, std::span<AppendResult> results,
                      std::span<Status> statuses) override {
-    commits_attempted_.fetch_add(1);
-    if (fail_all_.load()) return Status::IoError("injected commit failure (all commits)");
-    int n = fail_next_.load();
-    while (n > 0 && !fail_next_.compare_exchange_weak(n, n - 1)) {
-    }
-    if (n > 0) return Status::IoError("injected commit failure");
+    QUIRE_RETURN_IF_ERROR(Inject());
     return inner_->CommitBatch(batch, results, statuses);
   }
+  // Batches the wrapped backend staged before an injected failure stay staged (they were
+  // acknowledged); a real failure would roll them back until Recover() stores them again.
+  Status StageBatch(std::span<const AppendRequest> batch, std::span<AppendResult> results,
+                    std::span<Status> statuses) override {
+    QUIRE_RETURN_IF_ERROR(Inject());
+    return inner_->StageBatch(batch, results, statuses);
+  }
+  Status CommitStaged() override { return inner_->CommitStaged(); }
+  bool has_staged() const override { return inner_->has_staged(); }
   Result<std::vector<Event>> ReadEvents(const DocumentId& id, Seq after_seq,
                                         size_t limit) override {
     return inner_->ReadEvents(id, after_seq, limit);
@@ -59,6 +63,16 @@ class FaultInjectingBackend final : public Backend {
   std::string Describe() const override { return inner_->Describe() + " (fault injection)"; }
 
  private:
+  Status Inject() {
+    commits_attempted_.fetch_add(1);
+    if (fail_all_.load()) return Status::IoError("injected commit failure (all commits)");
+    int n = fail_next_.load();
+    while (n > 0 && !fail_next_.compare_exchange_weak(n, n - 1)) {
+    }
+    if (n > 0) return Status::IoError("injected commit failure");
+    return Status::Ok();
+  }
+
   std::unique_ptr<Backend> inner_;
   std::atomic<int> fail_next_{0};
   std::atomic<bool> fail_all_{false};

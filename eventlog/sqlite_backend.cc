@@ -1,15 +1,20 @@
 // The SQLite backend. The stored format is specified in eventlog/SCHEMA.md; keep the two in
 // step. One connection, used by one thread at a time (the AsyncLog storage thread).
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <limits>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
 
 #include "eventlog/internal/backends.h"
+#include "eventlog/internal/redo_journal.h"
 
 namespace quire::eventlog::internal {
 namespace {
@@ -328,6 +333,9 @@ class SqliteBackend final : public Backend {
     // The checkpointer's connection closes first, so that closing the writer (the last
     // connection) checkpoints and removes the WAL. Statements are finalized before their
     // connection closes.
+    // Staged batches are durable in the journal either way; committing them spares the next
+    // open their replay.
+    if (db_ != nullptr && stmts_ != nullptr) CommitStaged().IgnoreError();
     if (db_ != nullptr) sqlite3_wal_hook(db_, nullptr, nullptr);
     checkpointer_.reset();
     stmts_.reset();
@@ -357,12 +365,19 @@ class SqliteBackend final : public Backend {
     QUIRE_RETURN_IF_ERROR(Migrate());
     stmts_ = std::make_unique<Statements>();
     QUIRE_RETURN_IF_ERROR(PrepareStatements());
-    if (!options_.read_only) {
-      checkpointer_ = std::make_unique<Checkpointer>();
-      QUIRE_RETURN_IF_ERROR(checkpointer_->Start(path_, options_.sync_mode));
-      // Replaces SQLite's automatic checkpoint (which is itself a WAL hook).
-      sqlite3_wal_hook(db_, &SqliteBackend::OnWalCommit, this);
+    if (options_.read_only) return ApplyJournalInMemory();
+    if (options_.sync_mode == SyncMode::kFull) {
+      // The journal carries durability; SQLite's own commits need not wait for the disk.
+      auto journal = RedoJournal::Open(JournalPath());
+      if (!journal.ok()) return journal.status();
+      journal_ = std::move(journal).value();
+      QUIRE_RETURN_IF_ERROR(Exec("PRAGMA synchronous = NORMAL"));
+      QUIRE_RETURN_IF_ERROR(ReplayJournal());
     }
+    checkpointer_ = std::make_unique<Checkpointer>();
+    QUIRE_RETURN_IF_ERROR(checkpointer_->Start(path_, options_.sync_mode));
+    // Replaces SQLite's automatic checkpoint (which is itself a WAL hook).
+    sqlite3_wal_hook(db_, &SqliteBackend::OnWalCommit, this);
     return Status::Ok();
   }
 
@@ -372,14 +387,44 @@ class SqliteBackend final : public Backend {
       return Status::Internal("CommitBatch: results/statuses size differs from the batch");
     }
     if (options_.read_only) return Status::FailedPrecondition(path_ + " is open read-only");
-    Status status = CommitBatchInTransaction(batch, results, statuses);
-    if (!status.ok()) {
-      // Nothing of the batch is stored; the cached heads may be ahead of storage.
-      if (sqlite3_get_autocommit(db_) == 0) Exec("ROLLBACK").IgnoreError();  // best effort
-      docs_.clear();
+    // Not journaled: what was staged before is committed first, then this batch in its own
+    // synchronous=FULL transaction, so that a failure leaves nothing of it anywhere.
+    QUIRE_RETURN_IF_ERROR(CommitStaged());
+    if (journal_ != nullptr) QUIRE_RETURN_IF_ERROR(Exec("PRAGMA synchronous = FULL"));
+    Status status = StageInTransaction(batch, results, statuses, nullptr);
+    if (status.ok()) status = Commit();
+    if (!status.ok()) RollBack();
+    if (journal_ != nullptr) {
+      Status normal = Exec("PRAGMA synchronous = NORMAL");
+      if (status.ok()) status = normal;
     }
     return status;
   }
+
+  Status StageBatch(std::span<const AppendRequest> batch, std::span<AppendResult> results,
+                    std::span<Status> statuses) override {
+    if (journal_ == nullptr) return CommitBatch(batch, results, statuses);
+    if (results.size() != batch.size() || statuses.size() != batch.size()) {
+      return Status::Internal("StageBatch: results/statuses size differs from the batch");
+    }
+    if (journal_->used_bytes() >= options_.journal_bytes) {
+      QUIRE_RETURN_IF_ERROR(StartJournalOver());
+    }
+    record_.clear();
+    Status status = StageInTransaction(batch, results, statuses, &record_);
+    if (status.ok() && !record_.empty()) status = journal_->Append(record_);
+    if (!status.ok()) RollBack();
+    return status;
+  }
+
+  Status CommitStaged() override {
+    if (sqlite3_get_autocommit(db_) != 0) return Status::Ok();
+    Status status = Commit();
+    if (!status.ok()) RollBack();
+    return status;
+  }
+
+  bool has_staged() const override { return sqlite3_get_autocommit(db_) == 0; }
 
   Result<std::vector<Event>> ReadEvents(const DocumentId& id, Seq after_seq,
                                         size_t limit) override {
@@ -508,13 +553,17 @@ class SqliteBackend final : public Backend {
     auto version = QueryInt("PRAGMA user_version");
     if (!version.ok()) return version.status();
     if (*version != kSchemaVersion) return Status::Corruption("schema version changed under us");
+    // Batches acknowledged from the journal but rolled back in SQLite are stored again.
+    if (journal_ != nullptr) return ReplayJournal();
     return Status::Ok();
   }
 
   std::string Describe() const override {
     std::string out = "sqlite:///" + path_ + " (WAL, synchronous=" +
                       (options_.sync_mode == SyncMode::kFull ? "FULL" : "NORMAL");
+    if (journal_ != nullptr) out += " through a redo journal";
     if (options_.read_only) out += ", read-only";
+    if (journal_applied_in_memory_) out += ", with the redo journal applied in memory";
     return out + ")";
   }
 
@@ -714,15 +763,21 @@ class SqliteBackend final : public Backend {
     return Seq{0};
   }
 
-  Status CommitBatchInTransaction(std::span<const AppendRequest> batch,
-                                  std::span<AppendResult> results, std::span<Status> statuses) {
-    if (docs_.size() > kMaxCachedDocuments) docs_.clear();
+  // Stores the batch inside the open transaction (beginning one when none is open) without
+  // committing it. When `record` is given, every stored event is encoded into it for the redo
+  // journal. On failure the caller rolls back.
+  Status StageInTransaction(std::span<const AppendRequest> batch, std::span<AppendResult> results,
+                            std::span<Status> statuses, Bytes* record) {
+    if (docs_.size() > kMaxCachedDocuments && sqlite3_get_autocommit(db_) != 0) docs_.clear();
     const uint64_t batch_number = ++batch_number_;
     touched_.clear();
-    Stmt& begin = stmts_->begin;
-    int rc = begin.Step();
-    begin.Reset();
-    if (rc != SQLITE_DONE) return SqliteError(db_, rc, "begin");
+    int rc;
+    if (sqlite3_get_autocommit(db_) != 0) {
+      Stmt& begin = stmts_->begin;
+      rc = begin.Step();
+      begin.Reset();
+      if (rc != SQLITE_DONE) return SqliteError(db_, rc, "begin");
+    }
 
     for (size_t i = 0; i < batch.size(); ++i) {
       const AppendRequest& request = batch[i];
@@ -801,6 +856,7 @@ class SqliteBackend final : public Backend {
       // of its payload) and set the head afterwards.
       Apply(doc.record, request);
       doc.record.head_seq = seq;
+      if (record != nullptr) EncodeEvent(request, seq, *record);
       doc.exists = true;
       if (doc.touched != batch_number) {
         doc.touched = batch_number;
@@ -810,10 +866,120 @@ class SqliteBackend final : public Backend {
     }
 
     for (DocState* doc : touched_) QUIRE_RETURN_IF_ERROR(WriteRecord(doc->key, doc->record));
+    return Status::Ok();
+  }
+
+  Status Commit() {
     Stmt& commit = stmts_->commit;
-    rc = commit.Step();
+    int rc = commit.Step();
     commit.Reset();
     if (rc != SQLITE_DONE) return SqliteError(db_, rc, "commit");
+    return Status::Ok();
+  }
+
+  // After a failure: nothing staged is stored any more, and the cached heads may be ahead of
+  // storage.
+  void RollBack() {
+    if (sqlite3_get_autocommit(db_) == 0) Exec("ROLLBACK").IgnoreError();  // best effort
+    docs_.clear();
+  }
+
+  std::string JournalPath() const { return path_ + "-redo"; }
+
+  // Stores again every event of the journal that SQLite does not have (after a crash, or a
+  // rolled-back staged transaction), then makes SQLite durable and starts the journal over.
+  Status ReplayJournal() {
+    std::vector<Event> events;
+    Status status = journal_->ForEachRecord([&](std::span<const uint8_t> payload) {
+      events.clear();
+      QUIRE_RETURN_IF_ERROR(DecodeEvents(payload, events));
+      for (const Event& e : events) QUIRE_RETURN_IF_ERROR(StoreJournaled(e));
+      return Status::Ok();
+    });
+    if (status.ok()) status = StartJournalOver();
+    if (!status.ok()) RollBack();
+    return status;
+  }
+
+  // One journaled event: skipped when SQLite has it, stored with its own seq when it is the
+  // document's next one. Anything else means the journal and the database disagree.
+  Status StoreJournaled(const Event& e) {
+    auto doc = Lookup(e.document_id);
+    if (!doc.ok()) return doc.status();
+    const Seq head = (*doc)->exists ? (*doc)->record.head_seq : 0;
+    if (e.seq <= head) return Status::Ok();
+    AppendResult result;
+    Status status;
+    QUIRE_RETURN_IF_ERROR(StageInTransaction({&e, 1}, {&result, 1}, {&status, 1}, nullptr));
+    if (e.seq != head + 1 || !status.ok() || result.duplicate || result.seq != e.seq) {
+      return Status::Corruption("redo journal: " + std::string(EventKindName(e.kind)) +
+                                " event seq " + std::to_string(e.seq) + " of " + e.document_id +
+                                " does not follow the stored head " + std::to_string(head) +
+                                (status.ok() ? "" : " (" + status.ToString() + ")"));
+    }
+    return Status::Ok();
+  }
+
+  // Commits what is staged, makes SQLite's files durable (its commits run at
+  // synchronous=NORMAL) and starts a new journal generation: nothing in the old one is needed.
+  Status StartJournalOver() {
+    QUIRE_RETURN_IF_ERROR(CommitStaged());
+    // Committed frames are in the WAL, or in the database file once checkpointed (a
+    // checkpoint syncs the WAL before copying and the database after). Syncing both covers
+    // every commit so far.
+    for (const std::string& file : {path_ + "-wal", path_}) {
+      int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0 && errno == ENOENT) continue;
+      if (fd < 0) return Status::IoError("open " + file + ": " + std::strerror(errno));
+      int rc = ::fsync(fd);
+      ::close(fd);
+      if (rc != 0) return Status::IoError("fsync " + file + ": " + std::strerror(errno));
+    }
+    return journal_->Reset();
+  }
+
+  // A read-only open cannot store what the journal holds. When the journal has events the file
+  // lacks (the server stopped before committing them), the database is copied into memory and
+  // they are stored there, so that readers such as `quire replay` see every acknowledged event.
+  Status ApplyJournalInMemory() {
+    std::vector<Event> journaled;
+    std::vector<Event> events;
+    bool behind = false;
+    Status read = RedoJournal::ReadRecords(JournalPath(), [&](std::span<const uint8_t> payload) {
+      events.clear();
+      QUIRE_RETURN_IF_ERROR(DecodeEvents(payload, events));
+      for (Event& e : events) {
+        if (!behind) {
+          auto doc = Lookup(e.document_id);
+          if (!doc.ok()) return doc.status();
+          behind = !(*doc)->exists || e.seq > (*doc)->record.head_seq;
+        }
+        journaled.push_back(std::move(e));
+      }
+      return Status::Ok();
+    });
+    QUIRE_RETURN_IF_ERROR(read);
+    if (!behind) return Status::Ok();
+    sqlite3* memory = nullptr;
+    int rc = sqlite3_open_v2(":memory:", &memory, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                             nullptr);
+    if (rc != SQLITE_OK) {
+      sqlite3_close_v2(memory);
+      return SqliteError(nullptr, rc, "open an in-memory copy of " + path_);
+    }
+    sqlite3_backup* copy = sqlite3_backup_init(memory, "main", db_, "main");
+    rc = copy == nullptr ? sqlite3_errcode(memory) : sqlite3_backup_step(copy, -1);
+    if (copy != nullptr) sqlite3_backup_finish(copy);
+    stmts_.reset();
+    sqlite3_close_v2(db_);
+    db_ = memory;
+    if (rc != SQLITE_DONE) return SqliteError(db_, rc, "copy " + path_ + " into memory");
+    docs_.clear();
+    stmts_ = std::make_unique<Statements>();
+    QUIRE_RETURN_IF_ERROR(PrepareStatements());
+    for (const Event& e : journaled) QUIRE_RETURN_IF_ERROR(StoreJournaled(e));
+    QUIRE_RETURN_IF_ERROR(CommitStaged());
+    journal_applied_in_memory_ = true;
     return Status::Ok();
   }
 
@@ -846,6 +1012,9 @@ class SqliteBackend final : public Backend {
   sqlite3* db_ = nullptr;
   std::unique_ptr<Statements> stmts_;
   std::unique_ptr<Checkpointer> checkpointer_;  // null when read-only
+  std::unique_ptr<RedoJournal> journal_;        // null when read-only or synchronous=NORMAL
+  Bytes record_;                                // the journal record of the batch being staged
+  bool journal_applied_in_memory_ = false;      // read-only: see ApplyJournalInMemory()
   std::unordered_map<DocumentId, DocState> docs_;  // node-based: DocState* stay valid
   std::vector<DocState*> touched_;
   uint64_t batch_number_ = 0;

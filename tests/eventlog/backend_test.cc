@@ -503,7 +503,8 @@ TEST_CASE("DatabaseUrlFormsFollowSqlalchemy", "[sqlite]") {
   std::filesystem::current_path(dir.path());
   {
     auto relative = MustOpen("sqlite:///./rel.db");
-    CHECK(relative->Describe() == "sqlite:///./rel.db (WAL, synchronous=FULL)");
+    CHECK(relative->Describe() ==
+          "sqlite:///./rel.db (WAL, synchronous=FULL through a redo journal)");
     auto relative2 = MustOpen("sqlite:///sub.db");
   }
   std::filesystem::current_path(cwd);

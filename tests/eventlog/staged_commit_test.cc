@@ -1,0 +1,242 @@
+// SQLite's staged batches (Backend::StageBatch): durable in the redo journal before SQLite
+// commits them. A process that dies with batches staged loses nothing: the next open stores
+// them from the journal (a read-only open shows them from an in-memory copy), and a failed
+// transaction is made whole again by Recover().
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "eventlog/async_log.h"
+#include "eventlog/backend.h"
+#include "tests/eventlog/eventlog_test_util.h"
+
+namespace quire::eventlog {
+namespace {
+
+using testing::Created;
+using testing::TempDir;
+using testing::Update;
+
+constexpr int kBatches = 60;
+constexpr int kPerBatch = 3;
+
+struct Staged {
+  std::vector<AppendResult> results;
+  std::vector<Status> statuses;
+  Status status;
+};
+
+Staged Stage(Backend& backend, const std::vector<Event>& batch) {
+  Staged s;
+  s.results.resize(batch.size());
+  s.statuses.resize(batch.size());
+  s.status = backend.StageBatch(batch, s.results, s.statuses);
+  return s;
+}
+
+std::unique_ptr<Backend> MustOpen(const std::string& url, BackendOptions options = {}) {
+  auto backend = OpenBackend(url, options);
+  INFO(url << ": " << backend.status().ToString());
+  REQUIRE(backend.ok());
+  return std::move(backend).value();
+}
+
+// Rows of `events` as another connection sees them in the file.
+int64_t RowsInFile(const std::string& path) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* s = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "SELECT count(*) FROM events", -1, &s, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(s) == SQLITE_ROW);
+  int64_t n = sqlite3_column_int64(s, 0);
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  return n;
+}
+
+std::string Doc(int batch) { return batch % 2 == 0 ? "even" : "odd"; }
+OpId Op(int batch, int i) { return "op" + std::to_string(batch) + "-" + std::to_string(i); }
+
+void CheckEverythingStaged(Backend& backend) {
+  for (const char* doc : {"even", "odd"}) {
+    INFO(doc);
+    auto events = backend.ReadEvents(doc, 0, SIZE_MAX);
+    REQUIRE(events.ok());
+    REQUIRE(events->size() == 1 + kBatches / 2 * kPerBatch);
+    for (size_t i = 0; i < events->size(); ++i) CHECK((*events)[i].seq == static_cast<Seq>(i + 1));
+    // The last update of the document is the last one staged.
+    const int last_batch = std::string(doc) == "even" ? kBatches - 2 : kBatches - 1;
+    CHECK(events->back().op_id == Op(last_batch, kPerBatch - 1));
+  }
+  std::vector<std::string> problems;
+  auto folded = testing::FoldCatalog(backend, problems);
+  CHECK(problems.empty());
+  CHECK(testing::CatalogById(backend) == folded);
+}
+
+TEST_CASE("BatchesStagedByAProcessThatDiesBeforeCommittingAreStoredOnTheNextOpen",
+          "[sqlite][journal]") {
+  TempDir dir;
+  const std::string url = dir.SqliteUrl();
+  const std::string file = dir.path() + "/log.db";
+  int ready[2];
+  REQUIRE(pipe(ready) == 0);
+  pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    // A tiny journal starts over many times: the generations before the last one must have
+    // been made durable in SQLite before they were retired.
+    BackendOptions options;
+    options.journal_bytes = 1024;
+    auto backend = OpenBackend(url, options);
+    if (!backend.ok()) _exit(3);
+    for (int b = 0; b < kBatches; ++b) {
+      std::vector<Event> batch;
+      if (b == 0) batch = {Created("even"), Created("odd")};
+      for (int i = 0; i < kPerBatch; ++i) batch.push_back(Update(Doc(b), Op(b, i)));
+      if (!Stage(**backend, batch).status.ok()) _exit(4);
+    }
+    if (!(*backend)->has_staged()) _exit(5);
+    char ok = 'k';
+    if (write(ready[1], &ok, 1) != 1) _exit(6);
+    _exit(0);  // no destructor: the open transaction dies with the process
+  }
+  close(ready[1]);
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  char ok = 0;
+  CHECK(read(ready[0], &ok, 1) == 1);
+  close(ready[0]);
+
+  const int64_t all = 2 + kBatches * kPerBatch;
+  // The file lacks the batches of the last journal generation...
+  CHECK(RowsInFile(file) < all);
+  {
+    // ... which a read-only open shows from an in-memory copy, leaving the file alone.
+    BackendOptions ro;
+    ro.read_only = true;
+    auto backend = MustOpen(url, ro);
+    CHECK(backend->Describe().find("redo journal applied in memory") != std::string::npos);
+    CheckEverythingStaged(*backend);
+  }
+  CHECK(RowsInFile(file) < all);
+  {
+    auto backend = MustOpen(url);
+    CheckEverythingStaged(*backend);
+    // Idempotency holds for the stored-again events, and seqs continue after them.
+    auto again = Stage(*backend, {Update("odd", Op(kBatches - 1, 0)), Update("odd", "new")});
+    REQUIRE(again.status.ok());
+    CHECK(again.results[0].duplicate);
+    CHECK(again.results[0].seq == 1 + kBatches / 2 * kPerBatch - 2);
+    CHECK_FALSE(again.results[1].duplicate);
+    CHECK(again.results[1].seq == 2 + kBatches / 2 * kPerBatch);
+  }
+  CHECK(RowsInFile(file) == all + 1);
+  BackendOptions ro;
+  ro.read_only = true;
+  CHECK(MustOpen(url, ro)->Describe().find("in memory") == std::string::npos);
+}
+
+TEST_CASE("AFailedStageRollsBackWhatWasStagedAndRecoverStoresItAgain", "[sqlite][journal]") {
+  TempDir dir;
+  auto backend = MustOpen(dir.SqliteUrl());
+  auto created = Stage(*backend, {Created("doc")});
+  REQUIRE(created.status.ok());
+  REQUIRE(backend->CommitStaged().ok());
+  CHECK_FALSE(backend->has_staged());
+  {
+    // A second connection plants a trigger that aborts the insert of one poisoned payload.
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open((dir.path() + "/log.db").c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db,
+                         "CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.payload = "
+                         "CAST('poison' AS BLOB) BEGIN SELECT RAISE(ABORT, 'injected'); END",
+                         nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto a = Stage(*backend, {Update("doc", "a")});
+  REQUIRE(a.status.ok());
+  CHECK(a.results[0].seq == 2);
+  CHECK(backend->has_staged());
+  // Staged events are visible to the backend's own reads before the commit.
+  auto events = backend->ReadEvents("doc", 0, 10);
+  REQUIRE(events.ok());
+  CHECK(events->size() == 2);
+
+  auto poisoned = Stage(*backend, {Update("doc", "p", "poison")});
+  CHECK_FALSE(poisoned.status.ok());
+  CHECK_FALSE(backend->has_staged());
+  // The failed transaction took the acknowledged "a" with it...
+  events = backend->ReadEvents("doc", 0, 10);
+  REQUIRE(events.ok());
+  CHECK(events->size() == 1);
+  // ... and Recover() stores it again from the journal (the poisoned batch was never in it).
+  REQUIRE(backend->Recover().ok());
+  events = backend->ReadEvents("doc", 0, 10);
+  REQUIRE(events.ok());
+  REQUIRE(events->size() == 2);
+  CHECK((*events)[1].op_id == "a");
+  CHECK((*events)[1].seq == 2);
+  auto b = Stage(*backend, {Update("doc", "b"), Update("doc", "a")});
+  REQUIRE(b.status.ok());
+  CHECK(b.results[0].seq == 3);
+  CHECK(b.results[1].duplicate);
+  CHECK(b.results[1].seq == 2);
+  REQUIRE(backend->CommitStaged().ok());
+  CHECK(RowsInFile(dir.path() + "/log.db") == 3);
+  std::vector<std::string> problems;
+  auto folded = testing::FoldCatalog(*backend, problems);
+  CHECK(problems.empty());
+  CHECK(testing::CatalogById(*backend) == folded);
+}
+
+TEST_CASE("ASecondWriterOnTheSameFileIsRefused", "[sqlite][journal]") {
+  TempDir dir;
+  auto first = MustOpen(dir.SqliteUrl());
+  auto second = OpenBackend(dir.SqliteUrl(), {});
+  CHECK(second.status().code() == StatusCode::kFailedPrecondition);
+  CHECK(second.status().message().find("in use") != std::string::npos);
+  // Readers are welcome.
+  BackendOptions ro;
+  ro.read_only = true;
+  CHECK(OpenBackend(dir.SqliteUrl(), ro).ok());
+}
+
+TEST_CASE("TheStorageThreadCommitsStagedBatchesSoonAfterAcknowledgingThem", "[sqlite][journal]") {
+  TempDir dir;
+  const std::string file = dir.path() + "/log.db";
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  auto log = std::make_unique<AsyncLog>(&loop, MustOpen(dir.SqliteUrl()));
+  int acked = 0;
+  auto count = [&](Result<AppendResult> r, const Event&) { acked += r.ok() ? 1 : 0; };
+  log->Append(Created("doc"), count);
+  for (int i = 0; i < 10; ++i) log->Append(Update("doc", "op" + std::to_string(i)), count);
+  uv_run(&loop, UV_RUN_DEFAULT);  // returns once every append is acknowledged
+  REQUIRE(acked == 11);
+  // Acknowledged (durable in the journal); another connection sees the rows once the storage
+  // thread committed them, 500 ms after staging, with the log still open and idle.
+  int64_t rows = 0;
+  for (int i = 0; i < 100 && rows < 11; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    rows = RowsInFile(file);
+  }
+  CHECK(rows == 11);
+  bool closed = false;
+  log->Close([&] { closed = true; });
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(closed);
+  log.reset();
+  CHECK(uv_loop_close(&loop) == 0);
+}
+
+}  // namespace
+}  // namespace quire::eventlog
