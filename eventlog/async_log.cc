@@ -272,7 +272,9 @@ class AsyncLog::Impl {
   void CommitStaged() {
     Status status = backend_->CommitStaged();
     NoteStaged();
-    if (status.ok() || !storage_sticky_.ok()) return;
+    if (status.ok()) return;
+    staged_ = false;  // no retry: Recover() deals with what is left
+    if (!storage_sticky_.ok()) return;
     storage_sticky_ = Status::Unavailable("event log failed: " + status.ToString());
     Op failed{Op::Type::kFailed, {}, {}, {}, {}, storage_sticky_};
     {

@@ -24,6 +24,9 @@ class FaultInjectingBackend final : public Backend {
   void FailAllCommits(bool fail) { fail_all_.store(fail); }
   // While set, Recover() fails with IoError (the log stays failed).
   void FailRecover(bool fail) { fail_recover_.store(fail); }
+  // While set, CommitStaged() fails with IoError; what is staged stays staged (Recover()
+  // commits it).
+  void FailStagedCommits(bool fail) { fail_staged_.store(fail); }
   // CommitBatch calls seen so far, failed or not.
   int64_t commits_attempted() const { return commits_attempted_.load(); }
   Backend& inner() { return *inner_; }
@@ -40,7 +43,12 @@ class FaultInjectingBackend final : public Backend {
     QUIRE_RETURN_IF_ERROR(Inject());
     return inner_->StageBatch(batch, results, statuses);
   }
-  Status CommitStaged() override { return inner_->CommitStaged(); }
+  Status CommitStaged() override {
+    if (fail_staged_.load() && inner_->has_staged()) {
+      return Status::IoError("injected failure of the staged commit");
+    }
+    return inner_->CommitStaged();
+  }
   bool has_staged() const override { return inner_->has_staged(); }
   Result<std::vector<Event>> ReadEvents(const DocumentId& id, Seq after_seq,
                                         size_t limit) override {
@@ -77,6 +85,7 @@ class FaultInjectingBackend final : public Backend {
   std::atomic<int> fail_next_{0};
   std::atomic<bool> fail_all_{false};
   std::atomic<bool> fail_recover_{false};
+  std::atomic<bool> fail_staged_{false};
   std::atomic<int64_t> commits_attempted_{0};
 };
 

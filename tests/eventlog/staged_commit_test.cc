@@ -14,6 +14,7 @@
 
 #include "eventlog/async_log.h"
 #include "eventlog/backend.h"
+#include "eventlog/fault_injection.h"
 #include "tests/eventlog/eventlog_test_util.h"
 
 namespace quire::eventlog {
@@ -236,6 +237,72 @@ TEST_CASE("TheStorageThreadCommitsStagedBatchesSoonAfterAcknowledgingThem", "[sq
   CHECK(closed);
   log.reset();
   CHECK(uv_loop_close(&loop) == 0);
+}
+
+TEST_CASE("AFailedCommitOfStagedBatchesFailsTheLogUntilRecoverStoresThem", "[sqlite][journal]") {
+  TempDir dir;
+  const std::string file = dir.path() + "/log.db";
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  auto faulty = std::make_unique<FaultInjectingBackend>(MustOpen(dir.SqliteUrl()));
+  FaultInjectingBackend* fault = faulty.get();
+  fault->FailStagedCommits(true);
+  auto log = std::make_unique<AsyncLog>(&loop, std::move(faulty));
+  int acked = 0;
+  auto count = [&](Result<AppendResult> r, const Event&) { acked += r.ok() ? 1 : 0; };
+  log->Append(Created("doc"), count);
+  log->Append(Update("doc", "a"), count);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  REQUIRE(acked == 2);
+  CHECK(log->sticky_error().ok());
+  // The storage thread's own commit fails about 500 ms later: the loop (kept alive here by a
+  // timer, as the server's is by its sockets) learns it without any append of its own.
+  struct Watch {
+    uv_timer_t timer;
+    AsyncLog* log;
+    int ticks = 0;
+  } watch;
+  watch.log = log.get();
+  watch.timer.data = &watch;
+  uv_timer_init(&loop, &watch.timer);
+  uv_timer_start(
+      &watch.timer,
+      [](uv_timer_t* t) {
+        auto* w = static_cast<Watch*>(t->data);
+        if (!w->log->sticky_error().ok() || ++w->ticks > 250) uv_timer_stop(t);
+      },
+      20, 20);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_close(reinterpret_cast<uv_handle_t*>(&watch.timer), nullptr);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(log->sticky_error().code() == StatusCode::kUnavailable);
+  Status refused;
+  log->Append(Update("doc", "b"),
+              [&](Result<AppendResult> r, const Event&) { refused = r.status(); });
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(refused.code() == StatusCode::kUnavailable);
+  CHECK(RowsInFile(file) == 0);
+  // Recover commits what was acknowledged; writes resume after it.
+  fault->FailStagedCommits(false);
+  Status recovered = Status::Internal("not run");
+  log->Recover([&](Status s) { recovered = s; });
+  uv_run(&loop, UV_RUN_DEFAULT);
+  REQUIRE(recovered.ok());
+  CHECK(log->sticky_error().ok());
+  CHECK(RowsInFile(file) == 2);
+  Seq b_seq = 0;
+  log->Append(Update("doc", "b"), [&](Result<AppendResult> r, const Event&) {
+    if (r.ok()) b_seq = r->seq;
+  });
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(b_seq == 3);
+  bool closed = false;
+  log->Close([&] { closed = true; });
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(closed);
+  log.reset();
+  CHECK(uv_loop_close(&loop) == 0);
+  CHECK(RowsInFile(file) == 3);
 }
 
 }  // namespace
