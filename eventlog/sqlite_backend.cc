@@ -588,13 +588,9 @@ class SqliteBackend final : public Backend {
       self->checkpointer_->RunExclusive([db] {
         sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
       });
-    } else if (pages >= kInlineCheckpointPages && self->journal_ == nullptr) {
+    } else if (pages >= kInlineCheckpointPages) {
       sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     } else if (pages >= kCheckpointPages) {
-      // With the redo journal, commits come every 500 ms: the background pass copies the
-      // last frames in between, and the next commit starts the WAL over without the writer
-      // checkpointing inline (which held the storage thread for tens of ms).
-
       self->checkpointer_->Request();
     }
     return SQLITE_OK;
