@@ -120,7 +120,9 @@ Status ServerApp::Impl::Start() {
   auto& batch_sizes = metrics_.histogram("quire_commit_batch_size", "Appends per committed batch",
                                          BatchSizeBounds());
   auto& commit_latency = metrics_.histogram(
-      "quire_commit_latency_seconds", "Time to commit one batch", io::Metrics::LatencyBounds());
+      "quire_commit_latency_seconds",
+      "Time to make one batch durable (with --sync=full: its redo journal append and fsync)",
+      io::Metrics::LatencyBounds());
   log_->set_batch_observer([&batch_sizes, &commit_latency](int64_t size, int64_t commit_ns) {
     batch_sizes.Observe(static_cast<double>(size));
     commit_latency.Observe(static_cast<double>(commit_ns) / 1e9);
