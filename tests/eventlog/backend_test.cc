@@ -288,17 +288,7 @@ TEST_CASE("SqliteFailedTransactionStoresNothingAndSeqsResume", "[sqlite][fault]"
   TempDir dir;
   auto backend = MustOpen(dir.SqliteUrl());
   Commit(*backend, {Created("doc"), Update("doc", "a")});
-  {
-    // A second connection plants a trigger that aborts the insert of one poisoned payload:
-    // a real failure in the middle of the transaction, after other rows were written.
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open((dir.path() + "/log.db").c_str(), &db) == SQLITE_OK);
-    REQUIRE(sqlite3_exec(db,
-                         "CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.payload = "
-                         "CAST('poison' AS BLOB) BEGIN SELECT RAISE(ABORT, 'injected'); END",
-                         nullptr, nullptr, nullptr) == SQLITE_OK);
-    sqlite3_close(db);
-  }
+  REQUIRE(testing::PlantPoisonTrigger(dir.path() + "/log.db"));
   std::vector<Event> batch{Update("doc", "b"), Update("doc", "c", "poison"), Update("doc", "d")};
   std::vector<AppendResult> results(batch.size());
   std::vector<Status> statuses(batch.size());

@@ -80,6 +80,8 @@ inline Event Snapshot(const DocumentId& id, Seq version, std::string bytes = "sn
 
 }  // namespace quire::eventlog::testing
 
+#include <sqlite3.h>
+
 #include <map>
 #include <set>
 
@@ -108,6 +110,20 @@ inline std::map<DocumentId, DocumentRecord> FoldCatalog(Backend& backend,
   });
   if (!s.ok()) problems.push_back("ForEachEvent: " + s.ToString());
   return records;
+}
+
+// Through a second connection to the SQLite file at `path`, a trigger that aborts the insert
+// of an event whose payload is "poison": a real failure in the middle of a transaction, after
+// other rows were written. False if it could not be planted.
+inline bool PlantPoisonTrigger(const std::string& path) {
+  sqlite3* db = nullptr;
+  bool ok = sqlite3_open(path.c_str(), &db) == SQLITE_OK &&
+            sqlite3_exec(db,
+                         "CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.payload = "
+                         "CAST('poison' AS BLOB) BEGIN SELECT RAISE(ABORT, 'injected'); END",
+                         nullptr, nullptr, nullptr) == SQLITE_OK;
+  sqlite3_close(db);
+  return ok;
 }
 
 inline std::map<DocumentId, DocumentRecord> CatalogById(Backend& backend) {

@@ -61,6 +61,16 @@ int64_t RowsInFile(const std::string& path) {
   return n;
 }
 
+// Closes the log, runs the loop until it is released, and closes the loop.
+void CloseLog(uv_loop_t& loop, std::unique_ptr<AsyncLog>& log) {
+  bool closed = false;
+  log->Close([&] { closed = true; });
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK(closed);
+  log.reset();
+  CHECK(uv_loop_close(&loop) == 0);
+}
+
 std::string Doc(int batch) { return batch % 2 == 0 ? "even" : "odd"; }
 OpId Op(int batch, int i) { return "op" + std::to_string(batch) + "-" + std::to_string(i); }
 
@@ -153,16 +163,7 @@ TEST_CASE("AFailedStageRollsBackWhatWasStagedAndRecoverStoresItAgain", "[sqlite]
   REQUIRE(created.status.ok());
   REQUIRE(backend->CommitStaged().ok());
   CHECK_FALSE(backend->has_staged());
-  {
-    // A second connection plants a trigger that aborts the insert of one poisoned payload.
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open((dir.path() + "/log.db").c_str(), &db) == SQLITE_OK);
-    REQUIRE(sqlite3_exec(db,
-                         "CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.payload = "
-                         "CAST('poison' AS BLOB) BEGIN SELECT RAISE(ABORT, 'injected'); END",
-                         nullptr, nullptr, nullptr) == SQLITE_OK);
-    sqlite3_close(db);
-  }
+  REQUIRE(testing::PlantPoisonTrigger(dir.path() + "/log.db"));
   auto a = Stage(*backend, {Update("doc", "a")});
   REQUIRE(a.status.ok());
   CHECK(a.results[0].seq == 2);
@@ -231,12 +232,7 @@ TEST_CASE("TheStorageThreadCommitsStagedBatchesSoonAfterAcknowledgingThem", "[sq
     rows = RowsInFile(file);
   }
   CHECK(rows == 11);
-  bool closed = false;
-  log->Close([&] { closed = true; });
-  uv_run(&loop, UV_RUN_DEFAULT);
-  CHECK(closed);
-  log.reset();
-  CHECK(uv_loop_close(&loop) == 0);
+  CloseLog(loop, log);
 }
 
 TEST_CASE("AFailedCommitOfStagedBatchesFailsTheLogUntilRecoverStoresThem", "[sqlite][journal]") {
@@ -296,12 +292,7 @@ TEST_CASE("AFailedCommitOfStagedBatchesFailsTheLogUntilRecoverStoresThem", "[sql
   });
   uv_run(&loop, UV_RUN_DEFAULT);
   CHECK(b_seq == 3);
-  bool closed = false;
-  log->Close([&] { closed = true; });
-  uv_run(&loop, UV_RUN_DEFAULT);
-  CHECK(closed);
-  log.reset();
-  CHECK(uv_loop_close(&loop) == 0);
+  CloseLog(loop, log);
   CHECK(RowsInFile(file) == 3);
 }
 
