@@ -13,8 +13,12 @@ namespace quire::eventlog {
 
 namespace {
 
-// How long staged batches wait for the backend's own commit (see StorageMain).
-constexpr std::chrono::milliseconds kStagedCommitDelay{500};
+// How long staged batches wait for the backend's own commit (see StorageMain). The commit
+// holds the storage thread while it writes every page the staged batches dirtied, and with
+// 1,000 documents that is nearly the same pages whether they were staged for 0.5 s or 2 s:
+// committing every 2 s instead of every 500 ms writes a quarter as much to the WAL. S3 at
+// 2,000 updates/s (1,000 documents, four runs each): p99 1.1–1.3 ms against 2.2–4.9 ms.
+constexpr std::chrono::milliseconds kStagedCommitDelay{2000};
 
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(

@@ -2,7 +2,7 @@
 // makes everything pending durable at once (group commit: Backend::StageBatch, one journal
 // fsync with SQLite), then wakes the loop through a uv_async_t; completions run on the loop
 // thread, in submission order (hence in seq order per document). The backend's own
-// transaction is committed 500 ms after the first batch it holds, or at Close(), after those
+// transaction is committed 2 s after the first batch it holds, or at Close(), after those
 // completions were handed over. The loop thread never waits on disk.
 //
 // Faults are sticky: after a failed commit every append in that batch completes with

@@ -225,9 +225,9 @@ TEST_CASE("TheStorageThreadCommitsStagedBatchesSoonAfterAcknowledgingThem", "[sq
   uv_run(&loop, UV_RUN_DEFAULT);  // returns once every append is acknowledged
   REQUIRE(acked == 11);
   // Acknowledged (durable in the journal); another connection sees the rows once the storage
-  // thread committed them, 500 ms after staging, with the log still open and idle.
+  // thread committed them, 2 s after staging, with the log still open and idle.
   int64_t rows = 0;
-  for (int i = 0; i < 100 && rows < 11; ++i) {
+  for (int i = 0; i < 200 && rows < 11; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     rows = RowsInFile(file);
   }
@@ -251,7 +251,7 @@ TEST_CASE("AFailedCommitOfStagedBatchesFailsTheLogUntilRecoverStoresThem", "[sql
   uv_run(&loop, UV_RUN_DEFAULT);
   REQUIRE(acked == 2);
   CHECK(log->sticky_error().ok());
-  // The storage thread's own commit fails about 500 ms later: the loop (kept alive here by a
+  // The storage thread's own commit fails about 2 s later: the loop (kept alive here by a
   // timer, as the server's is by its sockets) learns it without any append of its own.
   struct Watch {
     uv_timer_t timer;
@@ -265,7 +265,7 @@ TEST_CASE("AFailedCommitOfStagedBatchesFailsTheLogUntilRecoverStoresThem", "[sql
       &watch.timer,
       [](uv_timer_t* t) {
         auto* w = static_cast<Watch*>(t->data);
-        if (!w->log->sticky_error().ok() || ++w->ticks > 250) uv_timer_stop(t);
+        if (!w->log->sticky_error().ok() || ++w->ticks > 500) uv_timer_stop(t);
       },
       20, 20);
   uv_run(&loop, UV_RUN_DEFAULT);
