@@ -138,6 +138,9 @@ class AsyncLog::Impl {
   void set_batch_observer(std::function<void(int64_t, int64_t)> observer) {
     observer_ = std::move(observer);
   }
+  void set_staged_commit_observer(std::function<void(int64_t)> observer) {
+    staged_commit_observer_ = std::move(observer);
+  }
 
  private:
   static std::unique_ptr<AppendGroup> OneAppend(AppendRequest request, AppendCallback done) {
@@ -274,9 +277,19 @@ class AsyncLog::Impl {
   // nothing acknowledged is lost (the journal has it; Recover() stores it again), but the log
   // must be recovered before it takes more.
   void CommitStaged() {
+    const bool had_staged = backend_->has_staged();
+    const int64_t start = NowNs();
     Status status = backend_->CommitStaged();
     NoteStaged();
-    if (status.ok()) return;
+    if (status.ok()) {
+      if (!had_staged) return;
+      {
+        std::lock_guard lock(mu_);
+        staged_commit_ns_.push_back(NowNs() - start);
+      }
+      uv_async_send(&async_);
+      return;
+    }
     staged_ = false;  // no retry: Recover() deals with what is left
     if (!storage_sticky_.ok()) return;
     storage_sticky_ = Status::Unavailable("event log failed: " + status.ToString());
@@ -330,9 +343,15 @@ class AsyncLog::Impl {
 
   void DeliverCompletions() {
     std::deque<Op> done;
+    std::vector<int64_t> staged_commits;
     {
       std::lock_guard lock(mu_);
       done.swap(done_);
+      staged_commits.swap(staged_commit_ns_);
+    }
+    for (int64_t ns : staged_commits) {
+      stats_.staged_commits += 1;
+      if (staged_commit_observer_) staged_commit_observer_(ns);
     }
     bool stopped = false;
     while (!done.empty()) {
@@ -433,6 +452,7 @@ class AsyncLog::Impl {
   std::condition_variable cv_;
   std::deque<Op> pending_;  // guarded by mu_: submitted, not yet taken by the storage thread
   std::deque<Op> done_;     // guarded by mu_: processed, completions not yet delivered
+  std::vector<int64_t> staged_commit_ns_;  // guarded by mu_: durations not yet observed
 
   uv_async_t post_async_;
   std::vector<std::function<void()>> posted_;  // loop thread: Post()ed, not yet run
@@ -456,6 +476,7 @@ class AsyncLog::Impl {
   int handles_closed_ = 0;
   Stats stats_;
   std::function<void(int64_t, int64_t)> observer_;
+  std::function<void(int64_t)> staged_commit_observer_;
 };
 
 AsyncLog::AsyncLog(uv_loop_s* loop, std::unique_ptr<Backend> backend)
@@ -475,6 +496,9 @@ void AsyncLog::Close(std::function<void()> done) { impl_->Close(std::move(done))
 AsyncLog::Stats AsyncLog::stats() const { return impl_->stats(); }
 void AsyncLog::set_batch_observer(std::function<void(int64_t size, int64_t commit_ns)> observer) {
   impl_->set_batch_observer(std::move(observer));
+}
+void AsyncLog::set_staged_commit_observer(std::function<void(int64_t commit_ns)> observer) {
+  impl_->set_staged_commit_observer(std::move(observer));
 }
 
 }  // namespace quire::eventlog
