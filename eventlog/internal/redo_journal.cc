@@ -267,11 +267,11 @@ Status RedoJournal::ForEachRecord(const std::function<Status(std::span<const uin
 Status RedoJournal::Append(std::span<const uint8_t> payload) {
   buffer_.clear();
   PutU32(buffer_, static_cast<uint32_t>(payload.size()));
-  Bytes nonce_bytes;
-  PutU64(nonce_bytes, nonce_);
-  const uint32_t crc = Crc32c(Crc32c(Crc32c(0, nonce_bytes), buffer_), payload);
-  PutU32(buffer_, crc);
+  PutU32(buffer_, 0);  // the crc, over nonce, length and payload
   PutU64(buffer_, nonce_);
+  const std::span<const uint8_t> head(buffer_);
+  const uint32_t crc = Crc32c(Crc32c(Crc32c(0, head.subspan(8, 8)), head.first(4)), payload);
+  for (int i = 0; i < 4; ++i) buffer_[4 + i] = static_cast<uint8_t>(crc >> (8 * i));
   buffer_.insert(buffer_.end(), payload.begin(), payload.end());
   const auto size = static_cast<int64_t>(buffer_.size());
   QUIRE_RETURN_IF_ERROR(WriteAt(fd_, path_, buffer_, end_));
