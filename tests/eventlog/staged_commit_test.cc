@@ -10,7 +10,9 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <thread>
+#include <vector>
 
 #include "eventlog/async_log.h"
 #include "eventlog/backend.h"
@@ -69,6 +71,30 @@ void CloseLog(uv_loop_t& loop, std::unique_ptr<AsyncLog>& log) {
   CHECK(closed);
   log.reset();
   CHECK(uv_loop_close(&loop) == 0);
+}
+
+// Runs the loop until `done` holds (checked every 10 ms) or 10 s have passed. A timer keeps the
+// loop running meanwhile, as sockets do the server's: what the storage thread reports on its
+// own arrives through the log's async handle, which alone does not keep a loop alive.
+void RunLoopUntil(uv_loop_t& loop, std::function<bool()> done) {
+  struct Watch {
+    uv_timer_t timer;
+    std::function<bool()> done;
+    int ticks = 0;
+  } watch;
+  watch.done = std::move(done);
+  watch.timer.data = &watch;
+  uv_timer_init(&loop, &watch.timer);
+  uv_timer_start(
+      &watch.timer,
+      [](uv_timer_t* t) {
+        auto* w = static_cast<Watch*>(t->data);
+        if (w->done() || ++w->ticks > 1000) uv_timer_stop(t);
+      },
+      10, 10);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_close(reinterpret_cast<uv_handle_t*>(&watch.timer), nullptr);
+  uv_run(&loop, UV_RUN_DEFAULT);
 }
 
 std::string Doc(int batch) { return batch % 2 == 0 ? "even" : "odd"; }
@@ -236,25 +262,8 @@ TEST_CASE("TheStorageThreadCommitsStagedBatchesSoonAfterAcknowledgingThem", "[sq
   }
   CHECK(rows == 11);
   // The loop learns of that commit and how long it held the storage thread (the metric
-  // quire_storage_commit_seconds). A timer keeps the loop running, as sockets do the server's.
-  struct Watch {
-    uv_timer_t timer;
-    std::vector<int64_t>* commits;
-    int ticks = 0;
-  } watch;
-  watch.commits = &commits;
-  watch.timer.data = &watch;
-  uv_timer_init(&loop, &watch.timer);
-  uv_timer_start(
-      &watch.timer,
-      [](uv_timer_t* t) {
-        auto* w = static_cast<Watch*>(t->data);
-        if (!w->commits->empty() || ++w->ticks > 500) uv_timer_stop(t);
-      },
-      10, 10);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  uv_close(reinterpret_cast<uv_handle_t*>(&watch.timer), nullptr);
-  uv_run(&loop, UV_RUN_DEFAULT);
+  // quire_storage_commit_seconds).
+  RunLoopUntil(loop, [&] { return !commits.empty(); });
   REQUIRE(commits.size() == 1);
   CHECK(commits[0] > 0);
   CHECK(log->stats().staged_commits == 1);
@@ -280,26 +289,9 @@ TEST_CASE("AFailedCommitOfStagedBatchesFailsTheLogUntilRecoverStoresThem", "[sql
   uv_run(&loop, UV_RUN_DEFAULT);
   REQUIRE(acked == 2);
   CHECK(log->sticky_error().ok());
-  // The storage thread's own commit fails about 2 s later: the loop (kept alive here by a
-  // timer, as the server's is by its sockets) learns it without any append of its own.
-  struct Watch {
-    uv_timer_t timer;
-    AsyncLog* log;
-    int ticks = 0;
-  } watch;
-  watch.log = log.get();
-  watch.timer.data = &watch;
-  uv_timer_init(&loop, &watch.timer);
-  uv_timer_start(
-      &watch.timer,
-      [](uv_timer_t* t) {
-        auto* w = static_cast<Watch*>(t->data);
-        if (!w->log->sticky_error().ok() || ++w->ticks > 500) uv_timer_stop(t);
-      },
-      20, 20);
-  uv_run(&loop, UV_RUN_DEFAULT);
-  uv_close(reinterpret_cast<uv_handle_t*>(&watch.timer), nullptr);
-  uv_run(&loop, UV_RUN_DEFAULT);
+  // The storage thread's own commit fails about 2 s later: the loop learns it without any
+  // append of its own.
+  RunLoopUntil(loop, [&] { return !log->sticky_error().ok(); });
   CHECK(log->sticky_error().code() == StatusCode::kUnavailable);
   CHECK(observed_commits == 0);  // a failed commit is the sticky error, not a duration
   Status refused;
