@@ -48,6 +48,12 @@ struct Op {
   Status recover_status;                             // kRecover, filled by the storage thread
 };
 
+// Work for the compute thread (AsyncLog::Compute): `work` there, then `done` on the loop.
+struct ComputeJob {
+  std::function<void()> work;
+  std::function<void()> done;
+};
+
 }  // namespace
 
 class AsyncLog::Impl {
@@ -64,6 +70,8 @@ class AsyncLog::Impl {
     uv_prepare_init(loop_, &prepare_);
     prepare_.data = this;
     uv_unref(reinterpret_cast<uv_handle_t*>(&prepare_));
+    // The storage thread joins the compute thread at kStop: the compute thread starts first.
+    compute_thread_ = std::thread([this] { ComputeMain(); });
     thread_ = std::thread([this] { StorageMain(); });
   }
 
@@ -71,6 +79,7 @@ class AsyncLog::Impl {
     if (thread_.joinable()) {  // Close() was not completed: stop without running callbacks.
       {
         std::lock_guard lock(mu_);
+        compute_pending_.clear();  // nobody waits for their results
         pending_.push_back(Op{Op::Type::kStop, {}, {}, {}, {}, {}});
         cv_.notify_one();
       }
@@ -99,6 +108,16 @@ class AsyncLog::Impl {
     Track(1);
     local_.push_back(Op{Op::Type::kTask, {}, std::move(work), std::move(done), {}, {}});
     ArmFlush();
+  }
+
+  void RunCompute(std::function<void()> work, std::function<void()> done) {
+    if (closing_) return;  // dropped, as RunTask
+    Track(1);
+    {
+      std::lock_guard lock(mu_);
+      compute_pending_.push_back(ComputeJob{std::move(work), std::move(done)});
+    }
+    compute_cv_.notify_one();
   }
 
   void Post(std::function<void()> fn) {
@@ -246,6 +265,8 @@ class AsyncLog::Impl {
             break;
           case Op::Type::kStop:
             CommitStaged();
+            // Compute jobs submitted before Close() complete before kStop does.
+            StopCompute();
             stop = true;  // ops after kStop cannot exist: Close() refuses new work
             break;
           case Op::Type::kFailed:
@@ -320,6 +341,38 @@ class AsyncLog::Impl {
     }
     for (size_t i = 0; i < n; ++i) {
       if (group.statuses[i].ok()) group.requests[i].seq = group.results[i].seq;
+    }
+  }
+
+  // Storage thread, at kStop: the compute thread runs what is queued, hands over its
+  // completions and exits.
+  void StopCompute() {
+    {
+      std::lock_guard lock(mu_);
+      compute_stop_ = true;
+    }
+    compute_cv_.notify_one();
+    compute_thread_.join();
+  }
+
+  // ---- compute thread ----
+
+  void ComputeMain() {
+    for (;;) {
+      ComputeJob job;
+      {
+        std::unique_lock lock(mu_);
+        compute_cv_.wait(lock, [this] { return compute_stop_ || !compute_pending_.empty(); });
+        if (compute_pending_.empty()) return;  // stopped, with nothing left to run
+        job = std::move(compute_pending_.front());
+        compute_pending_.pop_front();
+      }
+      job.work();
+      {
+        std::lock_guard lock(mu_);
+        done_.push_back(Op{Op::Type::kTask, {}, {}, std::move(job.done), {}, {}});
+      }
+      uv_async_send(&async_);
     }
   }
 
@@ -454,6 +507,11 @@ class AsyncLog::Impl {
   std::deque<Op> done_;     // guarded by mu_: processed, completions not yet delivered
   std::vector<int64_t> staged_commit_ns_;  // guarded by mu_: durations not yet observed
 
+  std::thread compute_thread_;  // joined by the storage thread at kStop
+  std::condition_variable compute_cv_;
+  std::deque<ComputeJob> compute_pending_;  // guarded by mu_
+  bool compute_stop_ = false;               // guarded by mu_
+
   uv_async_t post_async_;
   std::vector<std::function<void()>> posted_;  // loop thread: Post()ed, not yet run
   bool handles_closing_ = false;               // loop thread: Post() can no longer wake
@@ -488,6 +546,9 @@ void AsyncLog::Append(AppendRequest request, AppendCallback done) {
 }
 void AsyncLog::RunTask(std::function<void(Backend&)> work, std::function<void()> done) {
   impl_->RunTask(std::move(work), std::move(done));
+}
+void AsyncLog::RunCompute(std::function<void()> work, std::function<void()> done) {
+  impl_->RunCompute(std::move(work), std::move(done));
 }
 void AsyncLog::Post(std::function<void()> fn) { impl_->Post(std::move(fn)); }
 Status AsyncLog::sticky_error() const { return impl_->sticky_error(); }

@@ -16,6 +16,9 @@
 // before uv_run therefore land in one transaction, and so do appends of many loop iterations
 // that queued up while the previous commit ran (unless a task or recovery sits between them).
 //
+// A second thread, the compute thread, runs CPU-heavy work that needs no backend (Compute()),
+// so that appends never wait behind it on the storage thread.
+//
 // Loop liveness: the log's handles keep uv_run(UV_RUN_DEFAULT) alive only while some
 // completion is outstanding (and until Close() is done), so a loop with nothing else to do
 // returns once every callback has run.
@@ -37,8 +40,8 @@ class AsyncLog {
   // duplicate: the request, with seq set to the original seq).
   using AppendCallback = std::function<void(Result<AppendResult> result, const Event& event)>;
 
-  // Starts the storage thread. `loop` must outlive this object; it is only used from the loop
-  // thread. `backend` is used only on the storage thread from now on.
+  // Starts the storage thread and the compute thread. `loop` must outlive this object; it is
+  // only used from the loop thread. `backend` is used only on the storage thread from now on.
   AsyncLog(uv_loop_s* loop, std::unique_ptr<Backend> backend);
   // Requires Close() to have completed.
   ~AsyncLog();
@@ -50,9 +53,9 @@ class AsyncLog {
   void Append(AppendRequest request, AppendCallback done);
 
   // Loop thread. Runs `work` on the storage thread (after any batch in progress) with the
-  // backend, then `done` on the loop thread with its result. For reads that miss memory and
-  // for folds that must not block the loop. After Close() the task is dropped: neither `work`
-  // nor `done` runs.
+  // backend, then `done` on the loop thread with its result. For reads that miss memory (work
+  // that needs no backend belongs on Compute(): appends wait behind a task). After Close() the
+  // task is dropped: neither `work` nor `done` runs.
   template <typename T>
   void Run(std::function<T(Backend&)> work, std::function<void(T)> done) {
     auto result = std::make_shared<std::optional<T>>();
@@ -60,6 +63,19 @@ class AsyncLog {
             [done = std::move(done), result] { done(std::move(**result)); });
   }
 
+  // Loop thread. Runs `work` on the log's compute thread and then `done` on the loop thread
+  // with its result: for CPU-heavy work that needs no backend (a fold of a document's updates
+  // into a snapshot), which would otherwise hold the storage thread while appends wait behind
+  // it. Compute jobs run one at a time, in submission order; their completions are not ordered
+  // with appends or Run() tasks. `work` must not touch the loop or the backend. Every job
+  // submitted before Close() runs and its `done` runs before Close()'s; after Close() both
+  // are dropped, as with Run(). Destroying the log without Close() drops the jobs not started.
+  template <typename T>
+  void Compute(std::function<T()> work, std::function<void(T)> done) {
+    auto result = std::make_shared<std::optional<T>>();
+    RunCompute([work = std::move(work), result] { result->emplace(work()); },
+               [done = std::move(done), result] { done(std::move(**result)); });
+  }
   // Loop thread. Runs `fn` on the loop thread in a later loop iteration, without a round trip
   // through the storage thread (Run() waits behind the commit in progress): for answers from
   // memory that must not be given synchronously. Posted functions run in the order posted;
@@ -72,7 +88,7 @@ class AsyncLog {
   void Recover(std::function<void(Status)> done);
 
   // Loop thread. Stops accepting work, commits what is pending, runs the remaining
-  // completions, joins the storage thread and closes the async handle; `done` runs on the loop
+  // completions, joins both threads and closes the async handle; `done` runs on the loop
   // thread when everything is released. The loop must keep running until then. Appends and
   // Recover() calls made after Close() complete with Unavailable, after everything before.
   void Close(std::function<void()> done);
@@ -95,6 +111,7 @@ class AsyncLog {
 
  private:
   void RunTask(std::function<void(Backend&)> work, std::function<void()> done);
+  void RunCompute(std::function<void()> work, std::function<void()> done);
   class Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -3,7 +3,9 @@
 #include <uv.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <future>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -224,6 +226,77 @@ TEST_CASE("FailedCommitFailsWholeBatchAndStaysStickyUntilRecover", "[asynclog][f
   uv_run(&loop.loop, UV_RUN_DEFAULT);
   CHECK(stored == std::vector<std::string>{"", "ok1", "after"});
   CloseAndRun(&loop.loop, log);
+}
+
+TEST_CASE("ComputeRunsOnItsOwnThreadAndAppendsDoNotWaitForIt", "[asynclog]") {
+  auto kind = GENERATE(as<std::string>{}, "memory", "sqlite");
+  TempDir dir;
+  Loop loop;
+  AsyncLog log(&loop.loop, Open(BackendUrl(dir, kind)));
+  std::thread::id storage_thread;
+  log.Run<int>(
+      [&](Backend&) {
+        storage_thread = std::this_thread::get_id();
+        return 0;
+      },
+      [](int) {});
+  uv_run(&loop.loop, UV_RUN_DEFAULT);
+
+  // A compute job holds the compute thread (10 s at most, so that a regression fails instead
+  // of hanging); an append submitted after it is acknowledged meanwhile.
+  std::promise<void> started, release;
+  std::shared_future<void> released = release.get_future().share();
+  std::thread::id compute_thread, done_thread;
+  std::optional<int> computed;
+  log.Compute<int>(
+      [&started, &compute_thread, released] {
+        compute_thread = std::this_thread::get_id();
+        started.set_value();
+        released.wait_for(std::chrono::seconds(10));
+        return 42;
+      },
+      [&](int v) {
+        computed = v;
+        done_thread = std::this_thread::get_id();
+      });
+  started.get_future().wait();
+  std::vector<Ack> acks;
+  log.Append(Created("doc"), Record(acks));
+  while (acks.empty()) uv_run(&loop.loop, UV_RUN_ONCE);  // the held job keeps the loop alive
+  CHECK(acks[0].code == StatusCode::kOk);
+  CHECK_FALSE(computed.has_value());
+  release.set_value();
+  uv_run(&loop.loop, UV_RUN_DEFAULT);
+  CHECK(computed == 42);
+  CHECK(compute_thread != std::this_thread::get_id());
+  CHECK(compute_thread != storage_thread);
+  CHECK(done_thread == std::this_thread::get_id());
+  CloseAndRun(&loop.loop, log);
+}
+
+TEST_CASE("CloseRunsTheComputeJobsSubmittedBeforeItAndDropsLaterOnes", "[asynclog]") {
+  Loop loop;
+  AsyncLog log(&loop.loop, Open("memory://"));
+  std::vector<std::string> order;
+  for (int i = 0; i < 3; ++i) {
+    log.Compute<int>(
+        [i] {
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          return i;
+        },
+        [&order](int v) { order.push_back("job " + std::to_string(v)); });
+  }
+  log.Close([&] { order.push_back("closed"); });
+  bool ran_after_close = false;
+  log.Compute<int>(
+      [&ran_after_close] {
+        ran_after_close = true;
+        return 0;
+      },
+      [&ran_after_close](int) { ran_after_close = true; });
+  uv_run(&loop.loop, UV_RUN_DEFAULT);
+  CHECK(order == std::vector<std::string>{"job 0", "job 1", "job 2", "closed"});
+  CHECK_FALSE(ran_after_close);
 }
 
 }  // namespace
