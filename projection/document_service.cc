@@ -447,6 +447,14 @@ class DocumentService::Impl {
     });
   }
 
+  // Runs `work` on the log's compute thread and `done` on the loop, unless the service is gone.
+  template <typename T>
+  void Compute(std::function<T()> work, std::function<void(T)> done) {
+    log_.Compute<T>(std::move(work), [w = std::weak_ptr<int>(token_), done = std::move(done)](T v) {
+      if (!w.expired()) done(std::move(v));
+    });
+  }
+
   // Runs `fn` on the loop thread in a later loop iteration, without waiting for the storage
   // thread, unless the service is gone.
   void Soon(std::function<void()> fn) {
@@ -664,32 +672,40 @@ class DocumentService::Impl {
     d.unfolded_since_fold_start = 0;
     d.first_since_fold_start_ms.reset();
     CrdtKind crdt = d.record.crdt;
-    Run<FoldOutcome>(
-        [id, crdt](Backend& b) {
-          FoldOutcome out;
-          LoadedHead head = ReadHead(b, id);
-          if (!head.status.ok()) {
-            out.status = head.status;
-            return out;
-          }
-          if (head.tail.empty()) {
-            out.nothing_to_fold = true;
-            return out;
-          }
-          std::vector<ByteView> updates;
-          updates.reserve(head.tail.size());
-          for (const TailUpdate& t : head.tail) updates.emplace_back(*t.bytes);
-          auto folded = CodecFor(crdt).Fold(*head.snapshot, updates);
-          if (!folded.ok()) {
-            out.status = folded.status();
-            return out;
-          }
-          out.snapshot = std::move(folded).value();
-          out.version = head.tail.back().seq;
-          out.folded = Int(head.tail.size());
-          return out;
-        },
-        [this, id](FoldOutcome outcome) { FinishFold(id, std::move(outcome)); });
+    // The storage thread reads the head; the fold itself runs on the log's compute thread, so
+    // that appends never wait behind it (S1 makes ~25 folds a second).
+    Run<LoadedHead>([id](Backend& b) { return ReadHead(b, id); },
+                    [this, id, crdt](LoadedHead head) {
+                      FoldOutcome out;
+                      if (!head.status.ok()) {
+                        out.status = head.status;
+                        return FinishFold(id, std::move(out));
+                      }
+                      if (head.tail.empty()) {
+                        out.nothing_to_fold = true;
+                        return FinishFold(id, std::move(out));
+                      }
+                      Compute<FoldOutcome>(
+                          [crdt, head = std::move(head)] { return FoldLoadedHead(crdt, head); },
+                          [this, id](FoldOutcome o) { FinishFold(id, std::move(o)); });
+                    });
+  }
+
+  // Compute thread: `head`'s updates folded into its snapshot.
+  static FoldOutcome FoldLoadedHead(CrdtKind crdt, const LoadedHead& head) {
+    FoldOutcome out;
+    std::vector<ByteView> updates;
+    updates.reserve(head.tail.size());
+    for (const TailUpdate& t : head.tail) updates.emplace_back(*t.bytes);
+    auto folded = CodecFor(crdt).Fold(*head.snapshot, updates);
+    if (!folded.ok()) {
+      out.status = folded.status();
+      return out;
+    }
+    out.snapshot = std::move(folded).value();
+    out.version = head.tail.back().seq;
+    out.folded = Int(head.tail.size());
+    return out;
   }
 
   void FinishFold(const DocumentId& id, FoldOutcome outcome) {

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <future>
 #include <optional>
 #include <set>
@@ -448,6 +449,51 @@ TEST_CASE("CompactorFoldsAutomergeAfterNUpdates", "[compactor]") {
     CHECK(report.folds_checked == 2);
     CHECK(report.snapshots == 2);
   }
+}
+
+TEST_CASE("FoldsRunOnTheComputeThreadAndAppendsDoNotWaitForThem", "[compactor]") {
+  std::string kind = GENERATE("memory", "sqlite");
+  ProjectionOptions options;
+  options.snapshot_every_updates = 3;
+  Harness h(kind, options);
+  DocumentRecord doc = h.Create("d", CrdtKind::kAutomerge);
+  for (std::string op : {"1", "2", "3"}) REQUIRE(h.Update(doc.id, op, B(op)).ok());
+
+  // Hold the log's compute thread (10 s at most, so that a regression fails instead of
+  // hanging), then start the fold and append behind it.
+  std::promise<void> started, release;
+  std::shared_future<void> released = release.get_future().share();
+  h.log().Compute<int>(
+      [&started, released] {
+        started.set_value();
+        released.wait_for(std::chrono::seconds(10));
+        return 0;
+      },
+      [](int) {});
+  started.get_future().wait();
+  h.service().RunCompactor();
+  std::optional<Result<eventlog::AppendResult>> ack;
+  h.service().AppendUpdate(doc.id, "4", "actor", B("4"),
+                           [&](Result<eventlog::AppendResult> r) { ack = std::move(r); });
+  while (!ack) h.RunOnceBlocking();  // the held job keeps the loop alive
+  REQUIRE(ack->ok());
+  CHECK(ack->value().seq == 5);
+  // One more round trip through the storage thread: a fold made there would have stored its
+  // snapshot by now. The head was read (seqs up to 4); the fold waits for the compute thread.
+  bool round_trip = false;
+  h.log().Run<int>([](eventlog::Backend&) { return 0; }, [&](int) { round_trip = true; });
+  while (!round_trip) h.RunOnceBlocking();
+  CHECK(h.service().stats().snapshots_taken == 0);
+  CHECK(h.service().Find(doc.id)->snapshot_version == 0);
+  release.set_value();
+  h.Drain();
+  CHECK(h.service().stats().snapshots_taken == 1);
+  CHECK(h.service().Find(doc.id)->snapshot_version == 4);
+  auto head = h.Load(doc.id);
+  REQUIRE(head.ok());
+  CHECK(*head->snapshot == Concat({"1", "2", "3"}));
+  REQUIRE(head->tail.size() == 1);
+  CHECK(head->tail[0].seq == 5);
 }
 
 TEST_CASE("CompactorFoldsAfterIntervalByInjectedClock", "[compactor]") {

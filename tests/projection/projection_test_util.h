@@ -109,6 +109,8 @@ class Harness {
   void Drain() { uv_run(&loop_, UV_RUN_DEFAULT); }
   // One loop iteration that does not block.
   void RunOnce() { uv_run(&loop_, UV_RUN_NOWAIT); }
+  // One loop iteration that waits for an event if there is none yet.
+  void RunOnceBlocking() { uv_run(&loop_, UV_RUN_ONCE); }
 
   DocumentService& service() { return *service_; }
   eventlog::AsyncLog& log() { return *log_; }
