@@ -1,5 +1,5 @@
-// Helpers shared by the eventlog test executables (header-only: each *_test.cc is its own
-// executable).
+// Helpers shared by the eventlog test files (header-only and inline: they are linked together
+// into eventlog_tests).
 #pragma once
 
 #include <stdlib.h>

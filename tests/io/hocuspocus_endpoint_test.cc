@@ -379,7 +379,7 @@ TEST_CASE("HocuspocusPathsAreServedAndOthersNot") {
   CHECK(hs.status == 404);
 }
 
-TEST_CASE("MalformedFramesCloseWith1007AndTheServerKeepsServing") {
+TEST_CASE("MalformedHocuspocusFramesCloseWith1007AndTheServerKeepsServing") {
   WsHarness h;
   struct Case {
     const char* name;

@@ -150,7 +150,7 @@ TEST_CASE("NoAutoCreateDeniesUnknownDocumentsAndCloses") {
   CHECK(*closed == 1008);
 }
 
-TEST_CASE("MalformedFramesCloseWith1007AndTheServerKeepsServing") {
+TEST_CASE("MalformedYwsFramesCloseWith1007AndTheServerKeepsServing") {
   WsHarness h;
   struct Case {
     const char* name;

@@ -1,5 +1,5 @@
-// Helpers shared by the projection test executables (header-only: each *_test.cc is its own
-// executable): a real libuv loop, a real AsyncLog over a real backend, a ManualClock.
+// Helpers shared by the projection test files (header-only and inline: they are linked together
+// into projection_tests): a real libuv loop, a real AsyncLog over a real backend, a ManualClock.
 #pragma once
 
 #include <stdlib.h>

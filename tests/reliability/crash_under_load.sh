@@ -15,7 +15,7 @@ while [[ $# -gt 0 ]]; do
     *) echo "usage: $0 [--cycles N] [--build DIR]" >&2; exit 2 ;;
   esac
 done
-bin="$build/tests/fault_crash_under_load_test"
+bin="$build/tests/eventlog_tests"
 [[ -x "$bin" && -x "$build/quire" ]] || { echo "build $bin and $build/quire first" >&2; exit 2; }
 start=$(date +%s)
 QUIRE_CRASH_CYCLES=$cycles "$bin" "[.crash]" 2>&1 | grep -v '^{' | tail -5
