@@ -76,6 +76,7 @@ class AsyncLog {
     RunCompute([work = std::move(work), result] { result->emplace(work()); },
                [done = std::move(done), result] { done(std::move(**result)); });
   }
+
   // Loop thread. Runs `fn` on the loop thread in a later loop iteration, without a round trip
   // through the storage thread (Run() waits behind the commit in progress): for answers from
   // memory that must not be given synchronously. Posted functions run in the order posted;
