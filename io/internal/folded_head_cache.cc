@@ -1,5 +1,6 @@
 #include "io/internal/folded_head_cache.h"
 
+#include <algorithm>
 #include <iterator>
 
 #include "core/yjs/update.h"
@@ -93,10 +94,13 @@ Result<FoldedHeadCache::JsonJoinState> FoldedHeadCache::JsonStateFrameNear(
     if (e.json_frame != nullptr && e.head_seq < head.head_seq &&
         e.head_seq >= head.snapshot_version) {
       size_t behind = 0;
+      size_t bytes_behind = 0;
       for (auto t = head.tail.rbegin(); t != head.tail.rend() && t->seq > e.head_seq; ++t) {
         ++behind;
+        bytes_behind += t->bytes->size();
       }
-      if (behind <= max_behind) {
+      if (behind <= max_behind &&
+          bytes_behind <= std::max(kNearBytesFloor, e.state->size() / kNearBytesDivisor)) {
         hits_ += 1;
         if (hit_counter_ != nullptr) hit_counter_->Inc();
         lru_.splice(lru_.begin(), lru_, it->second);

@@ -48,8 +48,12 @@ class FoldedHeadCache {
   // What a JSON join at `head` sends first, and the seq it covers. While a document is being
   // edited its head moves between joins, so a join may take the cached frame of an earlier
   // head V instead of folding again, when the tail still holds every update after V (no
-  // snapshot since) and there are at most `max_behind` of them: the caller then sends those
-  // as `remote_update`s (seq > covered). Otherwise this is JsonStateFrame(id, head).
+  // snapshot since), there are at most `max_behind` of them, and they are small next to the
+  // state at V (at most a quarter of it, or 16 KiB): the caller then sends those as
+  // `remote_update`s (seq > covered), encoding them again for every join. Otherwise this is
+  // JsonStateFrame(id, head), folded once and then shared by the joins at that head: a
+  // document whose content came in a few large updates after an early join (S4's 200 KB
+  // documents, first joined when empty) is folded once, not base64-encoded per join.
   struct JsonJoinState {
     std::shared_ptr<const std::string> frame;
     Seq covered = 0;
@@ -76,6 +80,11 @@ class FoldedHeadCache {
     bool cached = true;  // false once evicted: a caller may still hold it
   };
   using Lru = std::list<std::shared_ptr<Entry>>;
+
+  // JsonStateFrameNear: the most bytes of updates after a cached head that a join sends as
+  // relays, as a share of that head's state, and the least such bound.
+  static constexpr size_t kNearBytesDivisor = 4;
+  static constexpr size_t kNearBytesFloor = 16 << 10;
 
   // The entry of `id` at head.head_seq, folded now on a miss and made most recently used;
   // null with the fold's error in `status` when the fold failed. The caller's reference stays

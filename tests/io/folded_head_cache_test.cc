@@ -119,6 +119,33 @@ TEST_CASE("FoldedHeadCacheGivesAJsonJoinAnEarlierStateWhileTheTailCoversWhatFoll
   CHECK(misses.value() == 3);
 }
 
+TEST_CASE("FoldedHeadCacheFoldsAgainWhenTheUpdatesAfterTheCachedHeadAreLarge", "[io][join]") {
+  FoldedHeadCache cache(4 << 20, nullptr, nullptr);
+  // A join while the document held 20 KB, then two updates of 20 KB each: 40 KB behind is
+  // more than a quarter of the cached state and more than 16 KiB, so the head is folded.
+  REQUIRE(cache.JsonStateFrameNear("doc", HeadOf(1, 20000), 64).ok());
+  HeadState grown = HeadOf(3, 20000);
+  auto fresh = cache.JsonStateFrameNear("doc", grown, 64);
+  REQUIRE(fresh.ok());
+  CHECK(fresh->covered == 3);
+  Result<Bytes> fold = projection::FoldHeadState(grown, CrdtKind::kYjs);
+  REQUIRE(fold.ok());
+  CHECK(*fresh->frame == ws::StateMessage(3, *fold, 3));
+  // The next join at that head shares the frame.
+  int64_t misses = cache.misses();
+  auto again = cache.JsonStateFrameNear("doc", grown, 64);
+  REQUIRE(again.ok());
+  CHECK(again->frame.get() == fresh->frame.get());
+  CHECK(cache.misses() == misses);
+
+  // 100 KB cached and 20 KB behind (a fifth): the cached state, then the two as relays.
+  FoldedHeadCache big(4 << 20, nullptr, nullptr);
+  REQUIRE(big.JsonStateFrameNear("doc", HeadOf(10, 10000), 64).ok());
+  auto near = big.JsonStateFrameNear("doc", HeadOf(12, 10000), 64);
+  REQUIRE(near.ok());
+  CHECK(near->covered == 10);
+}
+
 TEST_CASE("FoldedHeadCacheServesAnEmptyDocumentAsTheEmptyUpdate", "[io][join]") {
   FoldedHeadCache cache(1 << 20, nullptr, nullptr);
   HeadState empty;
