@@ -235,6 +235,25 @@ void RestHistory::History(const HttpRequest& request, const std::string& id,
       });
 }
 
+void RestHistory::ReadState(const DocumentId& id, CrdtKind crdt, Seq at,
+                            std::function<void(Result<projection::StateAtResult>)> done) {
+  using projection::StateAtResult;
+  docs_.RunOnStorage<Result<StateAtResult>>(
+      [id, at](eventlog::Backend& b) { return projection::ReadStateEventsAt(b, id, at); },
+      [this, crdt, done = std::move(done)](Result<StateAtResult> read) mutable {
+        if (!read.ok() || !read->state.has_value() || !CodecFor(crdt).CanFold()) {
+          return done(std::move(read));
+        }
+        auto state = std::make_shared<StateAtResult>(std::move(*read));
+        docs_.RunCompute<Status>(
+            [state, crdt] { return projection::FoldStateAt(*state->state, crdt); },
+            [state, done = std::move(done)](Status folded) {
+              if (!folded.ok()) return done(std::move(folded));
+              done(std::move(*state));
+            });
+      });
+}
+
 void RestHistory::State(const HttpRequest& request, const std::string& id, HttpResponder respond) {
   const DocumentRecord& record = *docs_.Find(id);
   int64_t at = record.head_seq;
@@ -252,8 +271,8 @@ void RestHistory::State(const HttpRequest& request, const std::string& id, HttpR
   }
   CrdtKind crdt = record.crdt;
   bool raw = WantsOctetStream(request);
-  docs_.RunOnStorage<Result<projection::StateAtResult>>(
-      [id, crdt, at](eventlog::Backend& b) { return projection::ReadStateAt(b, id, crdt, at); },
+  ReadState(
+      id, crdt, at,
       [at, raw, crdt, respond = std::move(respond)](Result<projection::StateAtResult> result) {
         if (!result.ok()) return respond(internal::ErrorResponse(result.status()));
         if (!result->state.has_value()) return respond(NotRetained(at, result->retention));
@@ -349,8 +368,8 @@ void RestHistory::Fork(const HttpRequest& request, const std::string& id, const 
     title = source.title;
   }
   CrdtKind crdt = source.crdt;
-  docs_.RunOnStorage<Result<projection::StateAtResult>>(
-      [id, crdt, at](eventlog::Backend& b) { return projection::ReadStateAt(b, id, crdt, at); },
+  ReadState(
+      id, crdt, at,
       [this, id, crdt, at, title, actor,
        respond = std::move(respond)](Result<projection::StateAtResult> state) mutable {
         if (!state.ok()) return respond(internal::ErrorResponse(state.status()));

@@ -4,12 +4,14 @@
 //   GET  versions, POST versions {name}  named versions (kVersion events)
 //   POST fork {at?, title?}              a new document whose first snapshot is the state at `at`
 // Described in io/openapi.cc; the stored events in eventlog/SCHEMA.md. Every read runs on the
-// storage thread (DocumentService::RunOnStorage); every change is an event.
+// storage thread (DocumentService::RunOnStorage), the folds of `state` and `fork` on the
+// compute thread (DocumentService::RunCompute); every change is an event.
 //
 // Threading: loop thread only. `docs` and `logger` outlive this object and every request it
 // answers (the server closes the log first, which drops pending reads).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -17,6 +19,7 @@
 #include "io/access.h"
 #include "io/http_server.h"
 #include "projection/document_service.h"
+#include "projection/history.h"
 
 namespace quire::io {
 
@@ -47,6 +50,10 @@ class RestHistory {
                      HttpResponder respond);
   void Fork(const HttpRequest& request, const std::string& id, const ActorId& actor,
             HttpResponder respond);
+  // The state of `id` at `at` (projection::ReadStateAt): read on the storage thread, folded on
+  // the compute thread (a fold of a large document must not hold the appends behind it).
+  void ReadState(const DocumentId& id, CrdtKind crdt, Seq at,
+                 std::function<void(Result<projection::StateAtResult>)> done);
 
   projection::DocumentService& docs_;
   const Logger& logger_;

@@ -134,6 +134,12 @@ class DocumentService {
   void RunOnStorage(std::function<T(eventlog::Backend&)> work, std::function<void(T)> done) {
     log_.Run<T>(std::move(work), std::move(done));
   }
+  // Runs `work` on the compute thread (CPU work that needs no backend, such as a fold), then
+  // `done` on the loop thread. Dropped after the log closed.
+  template <typename T>
+  void RunCompute(std::function<T()> work, std::function<void(T)> done) {
+    log_.Compute<T>(std::move(work), std::move(done));
+  }
 
   // --- Head state ---
   // The head state of `id`, from the cache or loaded from the log (off the loop thread).

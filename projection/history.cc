@@ -136,6 +136,13 @@ Result<HistoryPage> ReadHistoryPage(Backend& backend, const DocumentId& id,
 }
 
 Result<StateAtResult> ReadStateAt(Backend& backend, const DocumentId& id, CrdtKind crdt, Seq at) {
+  auto result = ReadStateEventsAt(backend, id, at);
+  if (!result.ok() || !result->state.has_value()) return result;
+  QUIRE_RETURN_IF_ERROR(FoldStateAt(*result->state, crdt));
+  return result;
+}
+
+Result<StateAtResult> ReadStateEventsAt(Backend& backend, const DocumentId& id, Seq at) {
   StateAtResult result;
   std::vector<Seq> versions;
   auto retention = RetentionFrom(backend, id, &versions);
@@ -170,23 +177,25 @@ Result<StateAtResult> ReadStateAt(Backend& backend, const DocumentId& id, CrdtKi
   if (!have_base)
     return Status::Corruption("snapshot of version " + std::to_string(base) + " of document " + id +
                               " vanished while reading");
-
-  const Codec& codec = CodecFor(crdt);
-  if (codec.CanFold()) {
-    std::vector<ByteView> updates;
-    updates.reserve(state.updates.size());
-    for (const StateUpdate& u : state.updates) updates.emplace_back(u.bytes);
-    auto folded = codec.Fold(state.snapshot, updates);
-    if (!folded.ok()) return folded.status();
-    state.snapshot = std::move(*folded);
-    if (crdt == CrdtKind::kYjs && state.snapshot.empty()) {
-      state.snapshot = Bytes{0, 0};  // the empty Yjs update: no structs, no deletes
-    }
-    state.snapshot_version = at;
-    state.updates.clear();
-  }
   result.state = std::move(state);
   return result;
+}
+
+Status FoldStateAt(StateAt& state, CrdtKind crdt) {
+  const Codec& codec = CodecFor(crdt);
+  if (!codec.CanFold()) return Status::Ok();
+  std::vector<ByteView> updates;
+  updates.reserve(state.updates.size());
+  for (const StateUpdate& u : state.updates) updates.emplace_back(u.bytes);
+  auto folded = codec.Fold(state.snapshot, updates);
+  if (!folded.ok()) return folded.status();
+  state.snapshot = std::move(*folded);
+  if (crdt == CrdtKind::kYjs && state.snapshot.empty()) {
+    state.snapshot = Bytes{0, 0};  // the empty Yjs update: no structs, no deletes
+  }
+  state.snapshot_version = state.at;
+  state.updates.clear();
+  return Status::Ok();
 }
 
 Result<std::vector<Event>> ReadVersions(Backend& backend, const DocumentId& id) {

@@ -68,9 +68,17 @@ struct StateAtResult {
   std::optional<StateAt> state;  // nullopt: `at` is below retention.oldest_state_seq
   RetentionInfo retention;
 };
-// `at` must be in [1, head]; the caller checks the head.
+// `at` must be in [1, head]; the caller checks the head. ReadStateEventsAt followed by
+// FoldStateAt.
 Result<StateAtResult> ReadStateAt(eventlog::Backend& backend, const DocumentId& id, CrdtKind crdt,
                                   Seq at);
+// The reading half, for the storage thread: the nearest snapshot (version <= at) and the
+// updates after it, up to `at`, for every CRDT.
+Result<StateAtResult> ReadStateEventsAt(eventlog::Backend& backend, const DocumentId& id, Seq at);
+// The folding half, which needs no backend (the server runs it on the compute thread): for a
+// folding CRDT, folds `state`'s updates into its snapshot (snapshot_version = at); for opaque
+// documents, nothing.
+Status FoldStateAt(StateAt& state, CrdtKind crdt);
 
 // The kVersion events of a document, in seq order.
 Result<std::vector<eventlog::Event>> ReadVersions(eventlog::Backend& backend, const DocumentId& id);

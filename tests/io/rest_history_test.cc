@@ -6,6 +6,7 @@
 #include <chrono>
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -168,6 +169,43 @@ TEST_CASE("StateAtEverySeqIsTheConcatenatedPrefixForAutomerge", "[rest][history]
   CheckFieldError(env.Call("GET", Path(id, "state?at=0")), "at");
   CheckFieldError(env.Call("GET", Path(id, "state?at=x1")), "at");
   CHECK(env.Call("GET", Path("nope", "state")).status == 404);
+}
+
+TEST_CASE("StateAtIsFoldedOnTheComputeThreadWhileAppendsGoOn", "[rest][history]") {
+  Env env("sqlite");
+  std::string id = env.Create("automerge");
+  env.Append(id, "op2", "a");
+  env.Append(id, "op3", "b");
+  // Hold the server's compute thread.
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::promise<void> holding;
+  env.server->RunOnLoop([&](cli::ServerApp& app) {
+    app.documents().RunCompute<int>(
+        [released, &holding] {
+          holding.set_value();
+          released.wait();
+          return 0;
+        },
+        [](int) {});
+  });
+  holding.get_future().wait();
+  const int port = env.server->port();
+  const std::string target = Path(id, "state?at=3");
+  auto state = std::async(std::launch::async, [port, target] {
+    return HttpRequestOnce(port, "GET", target, {}, {}, "application/json");
+  });
+  // The events are read on the storage thread, which takes appends meanwhile; the fold waits
+  // for the compute thread, and so does the answer.
+  CHECK(env.Append(id, "op4", "c") == 4);
+  CHECK(state.wait_for(std::chrono::milliseconds(300)) == std::future_status::timeout);
+  release.set_value();
+  std::optional<HttpResult> r = state.get();
+  REQUIRE(r.has_value());
+  INFO(r->body);
+  REQUIRE(r->status == 200);
+  CHECK(r->Json()["version"] == 3);
+  CHECK(DecodeB64(r->Json()["snapshotB64"]) == "ab");
 }
 
 TEST_CASE("OpaqueStateIsTheNearestSnapshotPlusTheUpdatesAfterIt", "[rest][history]") {
