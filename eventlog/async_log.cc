@@ -251,6 +251,8 @@ class AsyncLog::Impl {
                    std::make_move_iterator(pending_.end()));
         pending_.clear();
       }
+      // Each completion is handed to the loop as soon as its op is done: an append group's
+      // acknowledgements do not wait for the tasks or groups taken with it.
       for (Op& op : ops) {
         switch (op.type) {
           case Op::Type::kAppends:
@@ -273,13 +275,13 @@ class AsyncLog::Impl {
             break;  // made by the storage thread, never submitted
         }
         NoteStaged();
-      }
-      {
-        std::lock_guard lock(mu_);
-        for (Op& op : ops) done_.push_back(std::move(op));
+        {
+          std::lock_guard lock(mu_);
+          done_.push_back(std::move(op));
+        }
+        uv_async_send(&async_);
       }
       ops.clear();
-      uv_async_send(&async_);
       if (staged_ && std::chrono::steady_clock::now() >= staged_deadline_) CommitStaged();
     }
   }

@@ -458,6 +458,32 @@ TEST_CASE("PostRunsOnTheLoopWithoutWaitingForTheStorageThread", "[asynclog]") {
   CloseAndRun(&loop.loop, log);
 }
 
+TEST_CASE("AnAppendIsAcknowledgedWithoutWaitingForATaskTakenWithIt", "[asynclog]") {
+  TempDir dir;
+  Loop loop;
+  AsyncLog log(&loop.loop, Open(dir.SqliteUrl()));
+  std::vector<Ack> acks;
+  log.Append(Created("doc"), Record(acks));
+  uv_run(&loop.loop, UV_RUN_DEFAULT);
+  REQUIRE(acks.size() == 1);
+
+  // Submitted in one iteration, so the storage thread takes both at once: the append, then a
+  // task that holds the thread. The append is acknowledged while the task still holds it.
+  log.Append(Update("doc", "u1"), Record(acks));
+  std::promise<void> started, release;
+  HoldStorage(log, started, release.get_future().share());
+  for (int i = 0; i < 10'000 && acks.size() < 2; ++i) {
+    uv_run(&loop.loop, UV_RUN_NOWAIT);
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  CHECK(acks.size() == 2);
+  started.get_future().wait();  // the task did run, and is holding the thread
+  release.set_value();
+  uv_run(&loop.loop, UV_RUN_DEFAULT);
+  CHECK(acks.size() == 2);
+  CloseAndRun(&loop.loop, log);
+}
+
 TEST_CASE("PostKeepsTheLoopAliveAndStillRunsAroundClose", "[asynclog]") {
   Loop loop;
   AsyncLog log(&loop.loop, Open("memory://"));
