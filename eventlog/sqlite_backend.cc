@@ -368,10 +368,7 @@ class SqliteBackend final : public Backend {
     if (options_.read_only) return ApplyJournalInMemory();
     if (options_.sync_mode == SyncMode::kFull) {
       // The journal carries durability; SQLite's own commits need not wait for the disk.
-      // A full generation plus a batch of slack: StageBatch starts over once the records
-      // exceed journal_bytes, so the last record of a generation ends a little past it.
-      auto journal = RedoJournal::Open(
-          JournalPath(), RedoJournal::kHeaderBytes + options_.journal_bytes + (int64_t{1} << 20));
+      auto journal = RedoJournal::Open(JournalPath());
       if (!journal.ok()) return journal.status();
       journal_ = std::move(journal).value();
       QUIRE_RETURN_IF_ERROR(Exec("PRAGMA synchronous = NORMAL"));

@@ -4,7 +4,6 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -152,19 +151,6 @@ Status WriteAt(int fd, const std::string& path, std::span<const uint8_t> data, i
   return Status::Ok();
 }
 
-// Writes zeros from `from` up to `to` (nothing when `to <= from`) and fdatasyncs them.
-Status ExtendWithZeros(int fd, const std::string& path, int64_t from, int64_t to) {
-  if (to <= from) return Status::Ok();
-  const Bytes zeros(size_t{1} << 20, 0);
-  for (int64_t at = from; at < to;) {
-    const auto n = static_cast<size_t>(std::min<int64_t>(to - at, std::ssize(zeros)));
-    QUIRE_RETURN_IF_ERROR(WriteAt(fd, path, std::span(zeros).first(n), at));
-    at += static_cast<int64_t>(n);
-  }
-  if (::fdatasync(fd) != 0) return Errno("fdatasync " + path);
-  return Status::Ok();
-}
-
 }  // namespace
 
 uint32_t Crc32c(uint32_t crc, std::span<const uint8_t> data) {
@@ -213,8 +199,7 @@ RedoJournal::~RedoJournal() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-Result<std::unique_ptr<RedoJournal>> RedoJournal::Open(const std::string& path,
-                                                       int64_t preallocate_bytes) {
+Result<std::unique_ptr<RedoJournal>> RedoJournal::Open(const std::string& path) {
   const bool existed = std::filesystem::exists(path);
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return Errno("open " + path);
@@ -231,14 +216,6 @@ Result<std::unique_ptr<RedoJournal>> RedoJournal::Open(const std::string& path,
   }
   Bytes file;
   QUIRE_RETURN_IF_ERROR(ReadAll(fd, path, file));
-  // Zeros after the end never read as a record (no nonce matches 0), so this changes no
-  // content; it runs before Reset() below, which writes the header of a new file. It only
-  // makes appends cheaper: on a full disk the file goes back to its size and the journal
-  // works as before (its appends fail when they find no space).
-  if (!ExtendWithZeros(fd, path, static_cast<int64_t>(file.size()), preallocate_bytes).ok() &&
-      ::ftruncate(fd, static_cast<off_t>(file.size())) != 0) {
-    return Errno("truncate " + path);
-  }
   journal->nonce_ = HeaderNonce(file);
   if (journal->nonce_ == 0) {
     QUIRE_RETURN_IF_ERROR(journal->Reset());

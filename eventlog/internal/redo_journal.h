@@ -46,13 +46,8 @@ class RedoJournal {
 
   // Opens (creating when missing, with the directory entry fsynced) the journal at `path` and
   // locks it (flock): FailedPrecondition while another open holds it. The write position is
-  // the end of the current generation's records. A file shorter than `preallocate_bytes` is
-  // extended with zeros to that size (written, not sparse, and fsynced; skipped when the disk
-  // has no room): an Append within it overwrites allocated blocks, so its fdatasync writes the
-  // record and no inode (ext4 on the benchmark disk: 0.12 ms against 0.16 ms per 600-byte
-  // append, idle).
-  static Result<std::unique_ptr<RedoJournal>> Open(const std::string& path,
-                                                   int64_t preallocate_bytes = 0);
+  // the end of the current generation's records.
+  static Result<std::unique_ptr<RedoJournal>> Open(const std::string& path);
   // Reads the records of the journal at `path` without opening it for writing. A missing file
   // has none.
   static Status ReadRecords(const std::string& path,

@@ -3,7 +3,6 @@
 #include "eventlog/internal/redo_journal.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -156,62 +155,6 @@ TEST_CASE("ResetRetiresTheEarlierGeneration", "[journal]") {
             return Status::Ok();
           }).ok());
   CHECK(read_only == std::vector<std::string>{"new"});
-}
-
-struct FileSize {
-  int64_t bytes;      // st_size
-  int64_t allocated;  // st_blocks: a sparse file has fewer
-};
-
-FileSize SizeOf(const std::string& path) {
-  struct stat st {};
-  REQUIRE(::stat(path.c_str(), &st) == 0);
-  return {static_cast<int64_t>(st.st_size), static_cast<int64_t>(st.st_blocks) * 512};
-}
-
-TEST_CASE("AppendsWithinThePreallocatedSizeNeitherGrowTheFileNorLoseRecords", "[journal]") {
-  TempDir dir;
-  const std::string path = dir.path() + "/j";
-  constexpr int64_t kSize = 256 << 10;
-  {
-    auto journal = MustOpen(path);  // no preallocation: as before, the file grows
-    REQUIRE(journal->Append(Rec("before")).ok());
-    CHECK(SizeOf(path).bytes < kSize);
-  }
-  {
-    // Reopened with preallocation: extended with written zeros, the record kept.
-    auto journal = RedoJournal::Open(path, kSize);
-    REQUIRE(journal.ok());
-    CHECK(SizeOf(path).bytes == kSize);
-    CHECK(SizeOf(path).allocated >= kSize);
-    CHECK(Records(**journal) == std::vector<std::string>{"before"});
-    for (int i = 0; i < 100; ++i) REQUIRE((*journal)->Append(Rec("r" + std::to_string(i))).ok());
-    CHECK(SizeOf(path).bytes == kSize);
-  }
-  auto journal = RedoJournal::Open(path, kSize);
-  REQUIRE(journal.ok());
-  std::vector<std::string> records = Records(**journal);
-  REQUIRE(records.size() == 101);
-  CHECK(records.front() == "before");
-  CHECK(records.back() == "r99");
-  // Past the preallocated size the file grows again, and nothing is lost.
-  REQUIRE((*journal)->Append(Bytes(kSize, 7)).ok());
-  CHECK(SizeOf(path).bytes > kSize);
-  journal->reset();
-  CHECK(Records(*MustOpen(path)).size() == 102);
-}
-
-TEST_CASE("ANewPreallocatedJournalStartsEmpty", "[journal]") {
-  TempDir dir;
-  const std::string path = dir.path() + "/j";
-  {
-    auto journal = RedoJournal::Open(path, 64 << 10);
-    REQUIRE(journal.ok());
-    CHECK(SizeOf(path).bytes == 64 << 10);
-    CHECK((*journal)->used_bytes() == 0);
-    REQUIRE((*journal)->Append(Rec("one")).ok());
-  }
-  CHECK(Records(*MustOpen(path)) == std::vector<std::string>{"one"});
 }
 
 TEST_CASE("OneWriterAtATime", "[journal]") {
