@@ -53,14 +53,10 @@ struct Committed {
   std::shared_ptr<const Bytes> payload;
 };
 
-// What a load on the storage thread found.
+// What a load on the storage thread found: `head` is meaningful when `status` is OK.
 struct LoadedHead {
   Status status;
-  Seq snapshot_version = 0;
-  std::shared_ptr<const Bytes> snapshot;
-  std::vector<TailUpdate> tail;
-  Seq head_seq = 0;
-  Seq oldest_retained_seq = 0;
+  HeadState head;
 };
 
 struct FoldOutcome {
@@ -73,12 +69,13 @@ struct FoldOutcome {
 
 // Reads the head state of `id` (storage thread).
 LoadedHead ReadHead(Backend& backend, const DocumentId& id) {
-  LoadedHead out;
+  LoadedHead loaded;
+  HeadState& out = loaded.head;
   out.snapshot = std::make_shared<const Bytes>();
   auto snapshot = backend.ReadLatestSnapshot(id);
   if (!snapshot.ok()) {
-    out.status = snapshot.status();
-    return out;
+    loaded.status = snapshot.status();
+    return loaded;
   }
   if (snapshot->has_value()) {
     out.snapshot_version = (*snapshot)->version;
@@ -87,8 +84,8 @@ LoadedHead ReadHead(Backend& backend, const DocumentId& id) {
   }
   auto events = backend.ReadEvents(id, out.snapshot_version, kNoLimit);
   if (!events.ok()) {
-    out.status = events.status();
-    return out;
+    loaded.status = events.status();
+    return loaded;
   }
   for (Event& e : *events) {
     out.head_seq = std::max(out.head_seq, e.seq);
@@ -97,8 +94,8 @@ LoadedHead ReadHead(Backend& backend, const DocumentId& id) {
                                   std::make_shared<const Bytes>(std::move(e.payload))});
   }
   if (out.head_seq == 0) {
-    out.status = Status::NotFound("document " + id + " has no events");
-    return out;
+    loaded.status = Status::NotFound("document " + id + " has no events");
+    return loaded;
   }
   // The oldest retained update: updates at or below the snapshot version are only present
   // when retention kept them; look at the start of the stream (bounded), else the tail's first.
@@ -115,7 +112,7 @@ LoadedHead ReadHead(Backend& backend, const DocumentId& id) {
       }
     }
   }
-  return out;
+  return loaded;
 }
 
 }  // namespace
@@ -605,12 +602,7 @@ class DocumentService::Impl {
       for (auto& w : waiters) w(loaded.status);
       return;
     }
-    auto head = std::make_unique<HeadState>();
-    head->snapshot_version = loaded.snapshot_version;
-    head->snapshot = std::move(loaded.snapshot);
-    head->tail = std::move(loaded.tail);
-    head->head_seq = loaded.head_seq;
-    head->oldest_retained_seq = loaded.oldest_retained_seq;
+    auto head = std::make_unique<HeadState>(std::move(loaded.head));
     d.head_bytes = Int(head->snapshot->size());
     for (const TailUpdate& t : head->tail) d.head_bytes += TailUpdateBytes(t);
     cached_bytes_ += d.head_bytes;
@@ -675,29 +667,26 @@ class DocumentService::Impl {
     // The storage thread reads the head; the fold itself runs on the log's compute thread, so
     // that appends never wait behind it (S1 makes ~25 folds a second).
     Run<LoadedHead>([id](Backend& b) { return ReadHead(b, id); },
-                    [this, id, crdt](LoadedHead head) {
+                    [this, id, crdt](LoadedHead loaded) {
                       FoldOutcome out;
-                      if (!head.status.ok()) {
-                        out.status = head.status;
+                      if (!loaded.status.ok()) {
+                        out.status = loaded.status;
                         return FinishFold(id, std::move(out));
                       }
-                      if (head.tail.empty()) {
+                      if (loaded.head.tail.empty()) {
                         out.nothing_to_fold = true;
                         return FinishFold(id, std::move(out));
                       }
                       Compute<FoldOutcome>(
-                          [crdt, head = std::move(head)] { return FoldLoadedHead(crdt, head); },
+                          [crdt, head = std::move(loaded.head)] { return FoldHead(crdt, head); },
                           [this, id](FoldOutcome o) { FinishFold(id, std::move(o)); });
                     });
   }
 
   // Compute thread: `head`'s updates folded into its snapshot.
-  static FoldOutcome FoldLoadedHead(CrdtKind crdt, const LoadedHead& head) {
+  static FoldOutcome FoldHead(CrdtKind crdt, const HeadState& head) {
     FoldOutcome out;
-    std::vector<ByteView> updates;
-    updates.reserve(head.tail.size());
-    for (const TailUpdate& t : head.tail) updates.emplace_back(*t.bytes);
-    auto folded = CodecFor(crdt).Fold(*head.snapshot, updates);
+    auto folded = FoldHeadState(head, crdt);
     if (!folded.ok()) {
       out.status = folded.status();
       return out;

@@ -195,11 +195,22 @@ TEST_CASE("StateAtIsFoldedOnTheComputeThreadWhileAppendsGoOn", "[rest][history]"
   auto state = std::async(std::launch::async, [port, target] {
     return HttpRequestOnce(port, "GET", target, {}, {}, "application/json");
   });
+  // Released on every way out, before `state` waits for its answer and the server stops (a
+  // failed REQUIRE below would otherwise leave both waiting on the held compute thread).
+  struct Release {
+    std::promise<void>& promise;
+    bool done = false;
+    void Now() {
+      if (!done) promise.set_value();
+      done = true;
+    }
+    ~Release() { Now(); }
+  } release_compute{release};
   // The events are read on the storage thread, which takes appends meanwhile; the fold waits
   // for the compute thread, and so does the answer.
   CHECK(env.Append(id, "op4", "c") == 4);
   CHECK(state.wait_for(std::chrono::milliseconds(300)) == std::future_status::timeout);
-  release.set_value();
+  release_compute.Now();
   std::optional<HttpResult> r = state.get();
   REQUIRE(r.has_value());
   INFO(r->body);
