@@ -135,6 +135,42 @@ TEST_CASE("AuthThenStep1IsAnsweredWithTheServersStep1AndStep2") {
   CHECK(h.Metric("quire_hocuspocus_documents") == 1);
 }
 
+TEST_CASE("PipelinedSyncMessagesAreAnsweredInArrivalOrderRoundAfterRound") {
+  WsHarness h;
+  auto c = ConnectHp(h);
+  Auth(*c, "pipelined");
+  // Updates are answered after their commit, a step 1 from the head, so answers are settled
+  // out of order; they must still go out in the order the messages came. Each round sends an
+  // update, a step 1 and an update without waiting, then one more update as soon as the first
+  // answer is back, while the others may still be pending.
+  uint64_t clock = 0;
+  auto update = [&] {
+    Send(*c, hp::EncodeSyncUpdate("pipelined", YjsRootInsert(7, clock, "ab")));
+    clock += 2;
+  };
+  auto expect_ack = [&](int round, int n) {
+    Got ack = NextNotAwareness(*c);
+    INFO("round " << round << ", update " << n);
+    CHECK(ack.type == hp::Type::kSyncStatus);
+    CHECK(ack.applied);
+  };
+  for (int round = 0; round < 20; ++round) {
+    update();
+    Send(*c, hp::EncodeSyncStep1("pipelined", B({0})));
+    update();
+    expect_ack(round, 1);
+    update();
+    Got step1 = NextNotAwareness(*c);
+    INFO("round " << round);
+    CHECK(step1.type == hp::Type::kSync);
+    CHECK(step1.sync_type == yjs::SyncType::kStep1);
+    Got step2 = NextNotAwareness(*c);
+    CHECK(step2.sync_type == yjs::SyncType::kStep2);
+    expect_ack(round, 2);
+    expect_ack(round, 3);
+  }
+}
+
 TEST_CASE("MessagesSentBeforeTheTokenAreHeldUntilAuthenticated") {
   WsHarness h;
   auto c = ConnectHp(h);
