@@ -9,13 +9,7 @@
 
 namespace quire::yjs::internal {
 
-bool Reader::ReadU8(uint8_t* out) {
-  if (pos_ >= data_.size()) return Fail("truncated");
-  *out = data_[pos_++];
-  return true;
-}
-
-bool Reader::ReadVarUint(uint64_t* out) {
+bool Reader::ReadLongVarUint(uint64_t* out) {
   uint64_t value = 0;
   for (int i = 0; i < 8; ++i) {
     if (pos_ >= data_.size()) return Fail("truncated");
@@ -48,20 +42,6 @@ bool Reader::ReadVarInt(bool* negative, uint64_t* magnitude) {
   if (value > kMaxSafeInteger) return Fail("varInt above 2^53-1");
   *magnitude = value;
   return true;
-}
-
-bool Reader::ReadBytes(size_t n, ByteView* out) {
-  if (n > remaining()) return Fail("length past the end of the buffer");
-  *out = data_.subspan(pos_, n);
-  pos_ += n;
-  return true;
-}
-
-bool Reader::ReadVarBytes(ByteView* out) {
-  uint64_t n;
-  if (!ReadVarUint(&n)) return false;
-  if (n > remaining()) return Fail("length past the end of the buffer");
-  return ReadBytes(static_cast<size_t>(n), out);
 }
 
 bool Reader::ReadVarString(std::string_view* out, uint64_t* utf16_units) {

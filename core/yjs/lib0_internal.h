@@ -28,13 +28,35 @@ class Reader {
   ByteView data() const { return data_; }
   ByteView Span(size_t from, size_t to) const { return data_.subspan(from, to - from); }
 
-  bool ReadU8(uint8_t* out);
+  // Inline, with the one-byte varUint and the byte reads: the update reader calls them for
+  // nearly every byte.
+  bool ReadU8(uint8_t* out) {
+    if (pos_ >= data_.size()) return Fail("truncated");
+    *out = data_[pos_++];
+    return true;
+  }
   // Minimal encodings only, at most 2^53-1.
-  bool ReadVarUint(uint64_t* out);
+  bool ReadVarUint(uint64_t* out) {
+    if (pos_ < data_.size() && data_[pos_] < 0x80) {
+      *out = data_[pos_++];
+      return true;
+    }
+    return ReadLongVarUint(out);
+  }
   // lib0 varInt: sign bit in the first byte, magnitude at most 2^53-1.
   bool ReadVarInt(bool* negative, uint64_t* magnitude);
-  bool ReadBytes(size_t n, ByteView* out);
-  bool ReadVarBytes(ByteView* out);
+  bool ReadBytes(size_t n, ByteView* out) {
+    if (n > remaining()) return Fail("length past the end of the buffer");
+    *out = data_.subspan(pos_, n);
+    pos_ += n;
+    return true;
+  }
+  bool ReadVarBytes(ByteView* out) {
+    uint64_t n;
+    if (!ReadVarUint(&n)) return false;
+    if (n > remaining()) return Fail("length past the end of the buffer");
+    return ReadBytes(static_cast<size_t>(n), out);
+  }
   // A varString whose bytes are strict UTF-8. `utf16_units` (optional) receives its length in
   // UTF-16 code units.
   bool ReadVarString(std::string_view* out, uint64_t* utf16_units = nullptr);
@@ -52,6 +74,8 @@ class Reader {
   Status ErrorStatus(std::string_view what) const;
 
  private:
+  bool ReadLongVarUint(uint64_t* out);  // ReadVarUint past its one-byte case
+
   ByteView data_;
   size_t pos_ = 0;
   const char* error_ = "no error";

@@ -140,6 +140,7 @@ Result<Bytes> MergeInOrder(std::span<const ByteView> updates, bool* out_of_order
         }
         if (cw.kind == StructKind::kGc && c.kind == StructKind::kGc) {
           cw.length += c.length;
+          cw.raw = {};
         } else {
           writer.Emit(cw);
           cw = c;

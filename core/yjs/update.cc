@@ -2,6 +2,7 @@
 #include "core/yjs/update.h"
 
 #include <algorithm>
+#include <cassert>
 #include <functional>
 
 #include "core/yjs/update_internal.h"
@@ -136,6 +137,8 @@ bool UpdateReader::Next(Struct* s) {
     clock_ = clock;
   }
   --structs_left_;
+  const size_t begin = r_.pos();
+  bool canonical = true;  // writing the fields gives these bytes back (see Struct::raw)
   uint8_t info;
   if (!r_.ReadU8(&info)) return Error("struct info");
   *s = Struct{};
@@ -158,6 +161,7 @@ bool UpdateReader::Next(Struct* s) {
     if ((info & 0xc0) == 0) {
       uint64_t parent_info;
       if (!r_.ReadVarUint(&parent_info)) return Error("parent info");
+      canonical = parent_info <= 1;  // yjs reads any other value as 0, and writes 0
       if (parent_info == 1) {
         s->parent_kind = ParentKind::kRoot;
         if (!r_.ReadVarString(&s->parent_root)) return Error("parent type name");
@@ -187,6 +191,7 @@ bool UpdateReader::Next(Struct* s) {
     return Error("struct");
   }
   clock_ += s->length;
+  if (canonical && InfoByte(*s) == info) s->raw = r_.Span(begin, r_.pos());
   return true;
 }
 
@@ -228,6 +233,7 @@ Status UpdateReader::ReadDeleteSet(DeleteSet* ds) {
 Result<Struct> SliceStruct(const Struct& s, uint64_t offset, Arena* arena) {
   if (offset == 0 || offset >= s.length) return Status::Internal("yjs: slice offset out of range");
   Struct out = s;
+  out.raw = {};
   out.id.clock += offset;
   out.length -= offset;
   if (s.kind != StructKind::kItem) return out;
@@ -279,21 +285,33 @@ Result<Struct> SliceStruct(const Struct& s, uint64_t offset, Arena* arena) {
   return out;
 }
 
-void WriteStruct(const Struct& s, Bytes* out) {
-  switch (s.kind) {
-    case StructKind::kGc:
-    case StructKind::kSkip:
-      PutU8(out, static_cast<uint8_t>(s.kind));
-      PutVarUint(out, s.length);
-      return;
-    case StructKind::kItem:
-      break;
-  }
+uint8_t InfoByte(const Struct& s) {
+  if (s.kind != StructKind::kItem) return static_cast<uint8_t>(s.kind);
   uint8_t info = static_cast<uint8_t>(s.content_kind);
   if (s.has_origin) info |= 0x80;
   if (s.has_right_origin) info |= 0x40;
   if (s.has_parent_sub) info |= 0x20;
-  PutU8(out, info);
+  return info;
+}
+
+void WriteStruct(const Struct& s, Bytes* out) {
+  if (!s.raw.empty()) {
+#ifndef NDEBUG
+    Struct fields = s;
+    fields.raw = {};
+    Bytes written;
+    WriteStruct(fields, &written);
+    assert(std::equal(written.begin(), written.end(), s.raw.begin(), s.raw.end()) &&
+           "a struct changed without clearing its raw bytes");
+#endif
+    PutBytes(out, s.raw);
+    return;
+  }
+  PutU8(out, InfoByte(s));
+  if (s.kind != StructKind::kItem) {
+    PutVarUint(out, s.length);
+    return;
+  }
   if (s.has_origin) {
     PutVarUint(out, s.origin.client);
     PutVarUint(out, s.origin.clock);

@@ -63,6 +63,10 @@ struct Struct {
   std::string_view parent_root;  // parent_kind == kRoot
   std::string_view parent_sub;   // has_parent_sub
   ByteView content;              // the content's v1 body, exactly as on the wire
+  // The whole struct as read (info byte to the end of its content) when writing the fields
+  // above gives exactly these bytes, so a writer may copy them; empty otherwise. Whatever
+  // changes a field of a read struct must clear it (SliceStruct and merge do).
+  ByteView raw;
 
   uint64_t end() const { return id.clock + length; }
 };

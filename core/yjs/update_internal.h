@@ -88,7 +88,11 @@ class UpdateWriter {
   uint64_t next_clock_ = 0;
 };
 
-// Writes one struct at offset 0 (info byte recomputed: 0x20 exactly when parentSub is known).
+// The info byte WriteStruct writes for `s`: 0x20 exactly when parentSub is known, and nothing
+// but the kind for GC and Skip.
+uint8_t InfoByte(const Struct& s);
+
+// Appends one struct (info byte recomputed; a struct's raw bytes when it has them).
 void WriteStruct(const Struct& s, Bytes* out);
 
 }  // namespace quire::yjs::internal

@@ -11,6 +11,7 @@
 
 #include "core/yjs/lib0_internal.h"
 #include "core/yjs/update.h"
+#include "core/yjs/update_internal.h"
 #include "core/yjs/yjs_codec.h"
 #include "tests/core/yjs_support.h"
 
@@ -315,6 +316,43 @@ TEST_CASE("BlocksInAnyOrderMergeWithoutLoss", "[yjs][properties]") {
   auto sv = StateVectorFromUpdate(merged);
   REQUIRE(sv.ok());
   CHECK(*DecodeStateVector(*sv) == StateVector{{1, 1}, {2, 1}, {3, 1}});
+}
+
+// A merge copies a struct's wire bytes only when writing its fields gives them back. yjs writes
+// the parentSub bit (0x20) of an Item with an origin although the key is not written then, and
+// reads a GC by its low five bits; a merge writes both again as yjs's mergeUpdates does.
+TEST_CASE("MergeCopiesAStructsBytesOnlyWhenTheyAreItsCanonicalEncoding", "[yjs][properties]") {
+  // Client 5: an Item with an origin and the parentSub bit, then one without an origin.
+  const Bytes items = {1, 2, 5, 0, 0x84 | 0x20, 7, 0, 1, 'a', 0x04, 1, 1, 'm', 2, 'b', 'c', 0};
+  // Client 3: a GC whose info byte has high bits set, then a canonical GC; then in another
+  // update the GC that follows it, which the merge adds to the last one.
+  const Bytes gcs = {1, 2, 3, 0, 0xe0, 2, 0x00, 1, 0};
+  const Bytes more_gc = {1, 1, 3, 3, 0x00, 2, 0};
+  // Client 9: an Item whose parent info is 2, which yjs reads as 0 (a parent Item) and writes 0.
+  const Bytes odd_parent = {1, 1, 9, 0, 0x04, 2, 1, 0, 1, 'x', 0};
+  for (const Bytes& u : {items, gcs, more_gc, odd_parent}) REQUIRE(ValidateUpdate(u).ok());
+
+  internal::UpdateReader reader(items);
+  Struct first, second;
+  REQUIRE(reader.Next(&first));
+  REQUIRE(reader.Next(&second));
+  CHECK(first.raw.empty());
+  CHECK(ToHex(Bytes(second.raw.begin(), second.raw.end())) ==
+        ToHex(Bytes(items.begin() + 9, items.end() - 1)));
+  internal::Arena arena;
+  auto sliced = internal::SliceStruct(second, 1, &arena);
+  REQUIRE(sliced.ok());
+  CHECK(sliced->raw.empty());
+
+  // Blocks by client, descending; each one's structs written as yjs's mergeUpdates writes them.
+  Bytes expected = {3};
+  for (const Bytes& block : {Bytes{1, 9, 0, 0x04, 0, 1, 0, 1, 'x'},
+                             Bytes{2, 5, 0, 0x84, 7, 0, 1, 'a', 0x04, 1, 1, 'm', 2, 'b', 'c'},
+                             Bytes{2, 3, 0, 0x00, 2, 0x00, 3}}) {
+    expected.insert(expected.end(), block.begin(), block.end());
+  }
+  expected.push_back(0);  // an empty delete set
+  CHECK(ToHex(Merge({items, gcs, more_gc, odd_parent})) == ToHex(expected));
 }
 
 TEST_CASE("YjsCodecValidatesAndFoldsByMerging", "[yjs][codec]") {
