@@ -299,7 +299,8 @@ void WriteStruct(const Struct& s, Bytes* out) {
 #ifndef NDEBUG
     Struct fields = s;
     fields.raw = {};
-    Bytes written;
+    thread_local Bytes written;  // reused: Debug builds run every merge of the tests through this
+    written.clear();
     WriteStruct(fields, &written);
     assert(std::equal(written.begin(), written.end(), s.raw.begin(), s.raw.end()) &&
            "a struct changed without clearing its raw bytes");
