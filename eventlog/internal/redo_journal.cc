@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -151,6 +152,17 @@ Status WriteAt(int fd, const std::string& path, std::span<const uint8_t> data, i
   return Status::Ok();
 }
 
+// Writes zeros over [from, to). Fails as the write does (a full disk), leaving some of them.
+Status WriteZeros(int fd, const std::string& path, int64_t from, int64_t to) {
+  static const Bytes zeros(size_t{64} << 10, 0);
+  for (int64_t at = from; at < to;) {
+    const auto n = static_cast<size_t>(std::min<int64_t>(to - at, std::ssize(zeros)));
+    QUIRE_RETURN_IF_ERROR(WriteAt(fd, path, std::span(zeros).first(n), at));
+    at += static_cast<int64_t>(n);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 uint32_t Crc32c(uint32_t crc, std::span<const uint8_t> data) {
@@ -216,6 +228,7 @@ Result<std::unique_ptr<RedoJournal>> RedoJournal::Open(const std::string& path) 
   }
   Bytes file;
   QUIRE_RETURN_IF_ERROR(ReadAll(fd, path, file));
+  journal->size_ = static_cast<int64_t>(file.size());
   journal->nonce_ = HeaderNonce(file);
   if (journal->nonce_ == 0) {
     QUIRE_RETURN_IF_ERROR(journal->Reset());
@@ -273,11 +286,26 @@ Status RedoJournal::Append(std::span<const uint8_t> payload) {
   const uint32_t crc = Crc32c(Crc32c(Crc32c(0, head.subspan(8, 8)), head.first(4)), payload);
   for (int i = 0; i < 4; ++i) buffer_[4 + i] = static_cast<uint8_t>(crc >> (8 * i));
   buffer_.insert(buffer_.end(), payload.begin(), payload.end());
-  const auto size = static_cast<int64_t>(buffer_.size());
+  const int64_t record_end = end_ + static_cast<int64_t>(buffer_.size());
   QUIRE_RETURN_IF_ERROR(WriteAt(fd_, path_, buffer_, end_));
+  if (record_end > size_) Grow(record_end);
   if (::fdatasync(fd_) != 0) return Errno("fdatasync " + path_);
-  end_ += size;
+  end_ = record_end;
   return Status::Ok();
+}
+
+void RedoJournal::Grow(int64_t record_end) {
+  // The record just written ends the file; zeros after it go to disk in the same fdatasync.
+  size_ = record_end;
+  const int64_t grown = (record_end / kGrowBytes + 1) * kGrowBytes;
+  if (WriteZeros(fd_, path_, record_end, grown).ok()) {
+    size_ = grown;
+    return;
+  }
+  // A full disk: the space goes back, and later appends grow the file as they go.
+  if (::ftruncate(fd_, static_cast<off_t>(record_end)) != 0) {
+    // Zeros left behind read as the end of the records all the same.
+  }
 }
 
 Status RedoJournal::Reset() {

@@ -14,6 +14,11 @@
 // only called once everything in the journal is durable elsewhere, so the earlier generation's
 // records are never needed again.
 //
+// The file grows in steps of kGrowBytes of written zeros (which never read as a record: no
+// nonce is 0), so that most appends overwrite blocks the file already has: an fdatasync that
+// changes the file's size also writes its inode, one more device round trip (~40 us of
+// ~160 us per append on the benchmark disk). Only the first generation grows the file.
+//
 // Not thread-safe: used by the storage thread that owns the SQLite writer.
 #pragma once
 
@@ -39,6 +44,8 @@ Status DecodeEvents(std::span<const uint8_t> payload, std::vector<Event>& out);
 class RedoJournal {
  public:
   static constexpr int64_t kHeaderBytes = 4096;
+  // The file's size is a multiple of this once it holds a record (unless the disk was full).
+  static constexpr int64_t kGrowBytes = 256 << 10;
 
   ~RedoJournal();
   RedoJournal(const RedoJournal&) = delete;
@@ -69,11 +76,14 @@ class RedoJournal {
 
  private:
   RedoJournal(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  // After a record that ends past the file's old size: zeros up to the next kGrowBytes step.
+  void Grow(int64_t record_end);
 
   std::string path_;
   int fd_ = -1;
   uint64_t nonce_ = 0;
   int64_t end_ = kHeaderBytes;  // write position: end of the last durable record
+  int64_t size_ = 0;            // the file's size
   Bytes buffer_;
 };
 

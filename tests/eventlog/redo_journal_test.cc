@@ -157,6 +157,42 @@ TEST_CASE("ResetRetiresTheEarlierGeneration", "[journal]") {
   CHECK(read_only == std::vector<std::string>{"new"});
 }
 
+TEST_CASE("TheFileGrowsInStepsSoThatMostAppendsKeepItsSize", "[journal]") {
+  TempDir dir;
+  const std::string path = dir.path() + "/j";
+  const auto size = [&] { return static_cast<int64_t>(std::filesystem::file_size(path)); };
+  const int64_t step = RedoJournal::kGrowBytes;
+  std::vector<std::string> written;
+  {
+    auto journal = MustOpen(path);
+    CHECK(size() == RedoJournal::kHeaderBytes);
+    written.push_back("first");
+    REQUIRE(journal->Append(Rec(written.back())).ok());
+    CHECK(size() == step);
+    // Appends inside the step overwrite its zeros.
+    for (int i = 0; i < 100; ++i) {
+      written.push_back(std::string(1000, static_cast<char>('a' + i % 26)));
+      REQUIRE(journal->Append(Rec(written.back())).ok());
+    }
+    CHECK(journal->used_bytes() > step / 3);
+    CHECK(size() == step);
+    // One that runs past the step grows the file to the step after the record's end.
+    written.push_back(std::string(step, 'b'));
+    REQUIRE(journal->Append(Rec(written.back())).ok());
+    CHECK(RedoJournal::kHeaderBytes + journal->used_bytes() > step);
+    CHECK(size() == 2 * step);
+    CHECK(Records(*journal) == written);
+  }
+  // Reopened: the zeros end the records, and appends go on after the last one.
+  auto journal = MustOpen(path);
+  CHECK(Records(*journal) == written);
+  written.push_back("after");
+  REQUIRE(journal->Append(Rec(written.back())).ok());
+  CHECK(size() == 2 * step);
+  journal.reset();
+  CHECK(Records(*MustOpen(path)) == written);
+}
+
 TEST_CASE("OneWriterAtATime", "[journal]") {
   TempDir dir;
   const std::string path = dir.path() + "/j";
