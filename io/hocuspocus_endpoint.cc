@@ -465,7 +465,7 @@ class HpConnection final : public WsConnection {
     size_t bytes = payload.size();
     AppendStarted(bytes);
     auto shared = std::make_shared<const Bytes>(payload.begin(), payload.end());
-    OpId op_id = "hp-" + NewUuid();
+    OpId op_id = "hp-" + NewTimeOrderedUuid();  // time-ordered: see yws_endpoint.cc
     hub_->docs().AppendUpdate(
         s->id, op_id, s->actor, Bytes(*shared),
         [hub = hub_, room, weak = Weak(), ws = std::weak_ptr<HpSession>(s), shared, op_id, bytes,

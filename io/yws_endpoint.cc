@@ -295,7 +295,9 @@ class YwsConnection final : public WsConnection, public RoomMember {
     size_t bytes = update.size();
     AppendStarted(bytes);
     auto shared = std::make_shared<const Bytes>(update);
-    OpId op_id = "yws-" + NewUuid();
+    // Time-ordered, so that a document's ids follow each other in the (document, op_id) index:
+    // random ones made each SQLite commit write ~40% more pages (README, S3).
+    OpId op_id = "yws-" + NewTimeOrderedUuid();
     hub_->docs().AppendUpdate(
         id_, op_id, actor_, std::move(update),
         [hub = hub_, room = room_, weak = Weak(), shared, op_id, bytes,

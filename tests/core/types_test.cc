@@ -1,11 +1,14 @@
-#include <catch2/catch.hpp>
+#include "core/types.h"
 
+#include <catch2/catch.hpp>
+#include <chrono>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "core/codec.h"
 #include "core/ids.h"
 #include "core/status.h"
-#include "core/types.h"
 
 namespace quire {
 namespace {
@@ -31,6 +34,37 @@ TEST_CASE("UuidsAreVersion4AndDistinct", "[core][ids]") {
     seen.insert(id);
   }
   CHECK(seen.size() == 1000);
+}
+
+TEST_CASE("TimeOrderedUuidsAreVersion7AndIncreaseAsText", "[core][ids]") {
+  const auto unix_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  const int64_t before = unix_ms();
+  // Many ids per millisecond: the counter, not only the clock, orders them.
+  std::vector<std::string> ids;
+  for (int i = 0; i < 20000; ++i) ids.push_back(NewTimeOrderedUuid());
+  const int64_t after = unix_ms();
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const std::string& id = ids[i];
+    INFO(id);
+    REQUIRE(id.size() == 36);
+    CHECK(id[14] == '7');
+    CHECK(std::string("89ab").find(id[19]) != std::string::npos);
+    CHECK(IsValidDocumentId(id));
+    const int64_t ms = TimeOrderedUuidMillis(id);
+    CHECK(ms >= before);
+    // Borrowing: at most one millisecond ahead per 4,096 ids.
+    CHECK(ms <= after + static_cast<int64_t>(ids.size() / 4096) + 1);
+    if (i > 0) REQUIRE(ids[i - 1] < id);
+  }
+  CHECK(TimeOrderedUuidMillis(NewUuid()) == -1);
+  CHECK(TimeOrderedUuidMillis("0189d2a4-5b6c-7def-8abc-0123456789ab") == 0x0189d2a45b6c);
+  CHECK(TimeOrderedUuidMillis("0189d2a4-5b6c-7def-8abc-0123456789aB") == -1);
+  CHECK(TimeOrderedUuidMillis("0189d2a4+5b6c-7def-8abc-0123456789ab") == -1);
+  CHECK(TimeOrderedUuidMillis("0189d2a4-5b6c-7def-cabc-0123456789ab") == -1);
 }
 
 TEST_CASE("CrdtKindNamesRoundTrip", "[core][types]") {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/base64.h"
+#include "core/ids.h"
 #include "core/yjs/hocuspocus.h"
 #include "core/yjs/protocol.h"
 #include "core/yjs/update.h"
@@ -577,9 +578,11 @@ TEST_CASE("HocuspocusUpdatesAreLoggedWithUniqueServerMadeOpIds") {
   CHECK(logged == relayed);
   std::set<std::string> unique(logged.begin(), logged.end());
   CHECK(unique.size() == updates.size());
-  for (const std::string& op : logged) {
+  for (size_t i = 0; i < logged.size(); ++i) {
+    const std::string& op = logged[i];
     CHECK(op.rfind("hp-", 0) == 0);
-    CHECK(op.size() > 10);
+    CHECK(TimeOrderedUuidMillis(op.substr(3)) > 0);
+    if (i > 0) CHECK(logged[i - 1] < op);  // time-ordered, as in the yws test
   }
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/base64.h"
+#include "core/ids.h"
 #include "core/yjs/protocol.h"
 #include "core/yjs/update.h"
 #include "tests/support/http_client.h"
@@ -354,7 +355,9 @@ TEST_CASE("YwsUpdatesAreLoggedWithUniqueServerMadeOpIds") {
     REQUIRE(events[i]["opId"].is_string());
     std::string op = events[i]["opId"].get<std::string>();
     CHECK(op.rfind("yws-", 0) == 0);
-    CHECK(op.size() > 10);
+    CHECK(TimeOrderedUuidMillis(op.substr(4)) > 0);
+    // Later events have greater ids: a document's ids are neighbours in the op_id index.
+    if (i > 0) CHECK(events[i - 1]["opId"].get<std::string>() < op);
     CHECK(op == relayed[i]);  // the relay names the logged event
     unique.insert(op);
   }
