@@ -15,6 +15,7 @@
 
 #include "eventlog/internal/backends.h"
 #include "eventlog/internal/redo_journal.h"
+#include "eventlog/internal/wal_write_buffer.h"
 
 namespace quire::eventlog::internal {
 namespace {
@@ -346,7 +347,9 @@ class SqliteBackend final : public Backend {
     int flags = SQLITE_OPEN_NOMUTEX |
                 (options_.read_only ? SQLITE_OPEN_READONLY
                                     : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-    int rc = sqlite3_open_v2(path_.c_str(), &db_, flags, nullptr);
+    // The writer's WAL writes go through the gathering VFS (internal/wal_write_buffer.h).
+    const char* vfs = options_.read_only ? nullptr : internal::WalWriteBufferVfs();
+    int rc = sqlite3_open_v2(path_.c_str(), &db_, flags, vfs);
     if (rc != SQLITE_OK) return SqliteError(db_, rc, "open " + path_);
     sqlite3_extended_result_codes(db_, 1);
     QUIRE_RETURN_IF_ERROR(Exec("PRAGMA busy_timeout = 5000"));
