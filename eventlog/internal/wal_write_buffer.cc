@@ -279,7 +279,6 @@ const char* Register() {
   std::memset(&g_vfs, 0, sizeof g_vfs);
   g_vfs.iVersion = 2;
   g_vfs.szOsFile = static_cast<int>(RealOffset()) + real->szOsFile;
-  if (g_vfs.szOsFile < real->szOsFile) return nullptr;
   g_vfs.mxPathname = real->mxPathname;
   g_vfs.zName = "quire-wal-gather";
   g_vfs.xOpen = Open;
