@@ -78,13 +78,6 @@ int WalClose(sqlite3_file* file) {
   return rc != SQLITE_OK ? rc : close_rc;
 }
 
-int WalRead(sqlite3_file* file, void* out, int amount, sqlite3_int64 offset) {
-  WalFile* f = AsWal(file);
-  int rc = Flush(f);
-  if (rc != SQLITE_OK) return rc;
-  return f->real->pMethods->xRead(f->real, out, amount, offset);
-}
-
 // Appending frames, SQLite writes the WAL header (a new WAL), then header and page of each
 // frame, the commit frame last; it may also overwrite the page of an earlier frame, or every
 // header from one frame on (walRewriteChecksums, after reading them back). So:
@@ -121,102 +114,43 @@ int WalWrite(sqlite3_file* file, const void* data, int amount, sqlite3_int64 off
   return rc;
 }
 
-// Every other call writes out what is gathered first, then goes to the default VFS's file.
-int WalTruncate(sqlite3_file* file, sqlite3_int64 size) {
+// Every other call on a WAL goes to the default VFS's file; those that read, sync, size,
+// lock or control it write out what is gathered first. (SQLite keeps the wal-index with the
+// database file, so the xShm methods are never called on a WAL: they are here only so that
+// the table is complete.)
+template <auto Method, typename... Args>
+int FlushThen(sqlite3_file* file, Args... args) {
   WalFile* f = AsWal(file);
   int rc = Flush(f);
-  return rc != SQLITE_OK ? rc : f->real->pMethods->xTruncate(f->real, size);
+  return rc != SQLITE_OK ? rc : (f->real->pMethods->*Method)(f->real, args...);
 }
-int WalSync(sqlite3_file* file, int flags) {
+template <auto Method, typename... Args>
+auto Forward(sqlite3_file* file, Args... args) {
   WalFile* f = AsWal(file);
-  int rc = Flush(f);
-  return rc != SQLITE_OK ? rc : f->real->pMethods->xSync(f->real, flags);
-}
-int WalFileSize(sqlite3_file* file, sqlite3_int64* size) {
-  WalFile* f = AsWal(file);
-  int rc = Flush(f);
-  return rc != SQLITE_OK ? rc : f->real->pMethods->xFileSize(f->real, size);
-}
-int WalLock(sqlite3_file* file, int lock) {
-  WalFile* f = AsWal(file);
-  int rc = Flush(f);
-  return rc != SQLITE_OK ? rc : f->real->pMethods->xLock(f->real, lock);
-}
-int WalUnlock(sqlite3_file* file, int lock) {
-  WalFile* f = AsWal(file);
-  int rc = Flush(f);
-  return rc != SQLITE_OK ? rc : f->real->pMethods->xUnlock(f->real, lock);
-}
-int WalCheckReservedLock(sqlite3_file* file, int* out) {
-  WalFile* f = AsWal(file);
-  int rc = Flush(f);
-  return rc != SQLITE_OK ? rc : f->real->pMethods->xCheckReservedLock(f->real, out);
-}
-int WalFileControl(sqlite3_file* file, int op, void* arg) {
-  WalFile* f = AsWal(file);
-  int rc = Flush(f);
-  return rc != SQLITE_OK ? rc : f->real->pMethods->xFileControl(f->real, op, arg);
-}
-int WalSectorSize(sqlite3_file* file) {
-  WalFile* f = AsWal(file);
-  return f->real->pMethods->xSectorSize(f->real);
-}
-int WalDeviceCharacteristics(sqlite3_file* file) {
-  WalFile* f = AsWal(file);
-  return f->real->pMethods->xDeviceCharacteristics(f->real);
-}
-// SQLite keeps the wal-index with the database file, not the WAL: these are never called on
-// a WAL file, and are here only so that the methods are complete.
-int WalShmMap(sqlite3_file* file, int page, int size, int extend, void volatile** out) {
-  WalFile* f = AsWal(file);
-  int rc = Flush(f);
-  if (rc != SQLITE_OK) return rc;
-  return f->real->pMethods->xShmMap(f->real, page, size, extend, out);
-}
-int WalShmLock(sqlite3_file* file, int offset, int n, int flags) {
-  WalFile* f = AsWal(file);
-  int rc = Flush(f);
-  return rc != SQLITE_OK ? rc : f->real->pMethods->xShmLock(f->real, offset, n, flags);
-}
-void WalShmBarrier(sqlite3_file* file) {
-  WalFile* f = AsWal(file);
-  f->real->pMethods->xShmBarrier(f->real);
-}
-int WalShmUnmap(sqlite3_file* file, int delete_flag) {
-  WalFile* f = AsWal(file);
-  int rc = Flush(f);
-  return rc != SQLITE_OK ? rc : f->real->pMethods->xShmUnmap(f->real, delete_flag);
-}
-int WalFetch(sqlite3_file* file, sqlite3_int64 offset, int amount, void** out) {
-  WalFile* f = AsWal(file);
-  int rc = Flush(f);
-  return rc != SQLITE_OK ? rc : f->real->pMethods->xFetch(f->real, offset, amount, out);
-}
-int WalUnfetch(sqlite3_file* file, sqlite3_int64 offset, void* p) {
-  WalFile* f = AsWal(file);
-  return f->real->pMethods->xUnfetch(f->real, offset, p);
+  return (f->real->pMethods->*Method)(f->real, args...);
 }
 
+using M = sqlite3_io_methods;
 const sqlite3_io_methods kWalMethods = {
     3,
     WalClose,
-    WalRead,
+    FlushThen<&M::xRead, void*, int, sqlite3_int64>,
     WalWrite,
-    WalTruncate,
-    WalSync,
-    WalFileSize,
-    WalLock,
-    WalUnlock,
-    WalCheckReservedLock,
-    WalFileControl,
-    WalSectorSize,
-    WalDeviceCharacteristics,
-    WalShmMap,
-    WalShmLock,
-    WalShmBarrier,
-    WalShmUnmap,
-    WalFetch,
-    WalUnfetch,
+    FlushThen<&M::xTruncate, sqlite3_int64>,
+    FlushThen<&M::xSync, int>,
+    FlushThen<&M::xFileSize, sqlite3_int64*>,
+    FlushThen<&M::xLock, int>,
+    FlushThen<&M::xUnlock, int>,
+    FlushThen<&M::xCheckReservedLock, int*>,
+    FlushThen<&M::xFileControl, int, void*>,
+    Forward<&M::xSectorSize>,
+    Forward<&M::xDeviceCharacteristics>,
+    FlushThen<&M::xShmMap, int, int, int, void volatile**>,
+    FlushThen<&M::xShmLock, int, int, int>,
+    Forward<&M::xShmBarrier>,
+    FlushThen<&M::xShmUnmap, int>,
+    FlushThen<&M::xFetch, sqlite3_int64, int, void**>,
+    Forward<&M::xUnfetch, sqlite3_int64, void*>,
 };
 
 int Open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags, int* out_flags) {
