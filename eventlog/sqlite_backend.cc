@@ -26,16 +26,20 @@ constexpr int kSchemaVersion = 2;
 constexpr int kPrunedKind = 0;
 // Bound on cached per-document heads; the cache is dropped and refilled lazily beyond it.
 constexpr size_t kMaxCachedDocuments = 100'000;
-// WAL size (pages) after a commit that wakes the background checkpointer, and the size at
-// which the writer checkpoints inline. A checkpoint that runs while commits keep coming never
-// catches up with the last frames, and SQLite starts the WAL over only when every frame is
-// copied; the inline checkpoint copies the few frames the background one left behind, so the
-// WAL stays around kInlineCheckpointPages (16 MiB) instead of growing without bound.
+// WAL size (pages) after a commit that wakes the background checkpointer, and how many pages
+// of earlier commits the WAL may still hold after a commit before the writer checkpoints
+// inline. A checkpoint that runs while commits keep coming never catches up with the last
+// frames, and SQLite starts the WAL over only when every frame is copied; the inline
+// checkpoint copies the frames the background one left behind, so the WAL stays around
+// kInlineCheckpointPages (16 MiB) plus a commit instead of growing without bound. The
+// commit's own pages do not count: one 2 s commit of staged batches can write 4,000 pages by
+// itself, and the writer then copied its own commit while appends waited (README, S3).
 //
 // The inline checkpoint cannot run while the background one is still copying (SQLite refuses a
 // second checkpointer at once, without waiting), which on a starved machine let the WAL grow
-// past 50 MB. At kHardCheckpointPages (32 MiB) the writer waits for the background pass to end
-// and then checkpoints: the WAL never holds more than that plus one commit's frames.
+// past 50 MB. At kHardCheckpointPages (32 MiB) left behind the writer waits for the background
+// pass to end and then checkpoints: the WAL never holds more than that plus one commit's
+// frames.
 constexpr int kCheckpointPages = 1000;
 constexpr int kInlineCheckpointPages = 4000;
 constexpr int kHardCheckpointPages = 8000;
@@ -587,11 +591,19 @@ class SqliteBackend final : public Backend {
   // Called by SQLite on the writer's thread after each commit, with the WAL size in pages.
   static int OnWalCommit(void* arg, sqlite3* db, const char*, int pages) noexcept {
     auto* self = static_cast<SqliteBackend*>(arg);
-    if (pages >= kHardCheckpointPages) {
+    // The pages this connection wrote to the WAL since the last commit (SQLite's count of
+    // dirty pages written, which in WAL mode are WAL frames): this commit's. The rest are
+    // earlier commits' frames that were not all copied when this one began, or SQLite would
+    // have started the WAL over.
+    int written = 0;
+    int highwater = 0;
+    sqlite3_db_status(db, SQLITE_DBSTATUS_CACHE_WRITE, &written, &highwater, /*resetFlg=*/1);
+    const int left_behind = pages - written;
+    if (left_behind >= kHardCheckpointPages) {
       self->checkpointer_->RunExclusive([db] {
         sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
       });
-    } else if (pages >= kInlineCheckpointPages) {
+    } else if (left_behind >= kInlineCheckpointPages) {
       sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     } else if (pages >= kCheckpointPages) {
       self->checkpointer_->Request();

@@ -21,6 +21,7 @@ constexpr int kWalHeaderBytes = 32;
 
 std::atomic<int64_t> g_requested{0};
 std::atomic<int64_t> g_written{0};
+std::atomic<int64_t> g_read{0};
 
 sqlite3_vfs* g_real = nullptr;  // the default VFS, set once at registration
 sqlite3_vfs g_vfs;
@@ -131,10 +132,16 @@ auto Forward(sqlite3_file* file, Args... args) {
 }
 
 using M = sqlite3_io_methods;
+
+int WalRead(sqlite3_file* file, void* out, int amount, sqlite3_int64 offset) {
+  g_read.fetch_add(1, std::memory_order_relaxed);
+  return FlushThen<&M::xRead>(file, out, amount, offset);
+}
+
 const sqlite3_io_methods kWalMethods = {
     3,
     WalClose,
-    FlushThen<&M::xRead, void*, int, sqlite3_int64>,
+    WalRead,
     WalWrite,
     FlushThen<&M::xTruncate, sqlite3_int64>,
     FlushThen<&M::xSync, int>,
@@ -240,7 +247,8 @@ const char* WalWriteBufferVfs() {
 }
 
 WalWriteBufferStats GetWalWriteBufferStats() {
-  return {g_requested.load(std::memory_order_relaxed), g_written.load(std::memory_order_relaxed)};
+  return {g_requested.load(std::memory_order_relaxed), g_written.load(std::memory_order_relaxed),
+          g_read.load(std::memory_order_relaxed)};
 }
 
 }  // namespace quire::eventlog::internal

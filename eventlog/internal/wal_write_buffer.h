@@ -32,10 +32,13 @@ namespace quire::eventlog::internal {
 // when it could not be registered (then the default VFS is used).
 const char* WalWriteBufferVfs();
 
-// Process-wide counters, for tests: WAL writes SQLite made, and writes made to the files.
+// Process-wide counters, for tests: WAL writes SQLite made, writes made to the files, and
+// reads of WAL files opened through this VFS (the writer's own: a checkpoint it runs reads
+// every frame it copies; the background checkpointer's connection uses the default VFS).
 struct WalWriteBufferStats {
   int64_t requested = 0;
   int64_t written = 0;
+  int64_t read = 0;
 };
 WalWriteBufferStats GetWalWriteBufferStats();
 

@@ -5,7 +5,10 @@
 #include <sqlite3.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "eventlog/backend.h"
@@ -79,6 +82,51 @@ TEST_CASE("ACommitsWalFramesReachTheFileInFewWritesBeforeAnotherConnectionReadsT
   CHECK(std::string(reinterpret_cast<const char*>(sqlite3_column_text(check, 0))) == "ok");
   sqlite3_finalize(check);
   sqlite3_close_v2(reader);
+}
+
+// A commit that by itself writes more pages than the writer's inline-checkpoint threshold
+// (4,000) is copied into the database by the background checkpointer: the writer does not
+// copy its own commit while appends wait. The writer's checkpoint would read every frame
+// through this VFS; the background one reads with the default VFS.
+TEST_CASE("TheWriterLeavesCopyingALargeCommitToTheBackgroundCheckpointer", "[sqlite]") {
+  TempDir dir;
+  auto opened = OpenBackend(dir.SqliteUrl(), BackendOptions{});
+  REQUIRE(opened.ok());
+  Backend& backend = **opened;
+  std::vector<Event> batch = {Created("big")};
+  std::vector<AppendResult> results(1);
+  std::vector<Status> statuses(1);
+  REQUIRE(backend.CommitBatch(batch, results, statuses).ok());
+  // 5,000 updates of 3,500 bytes: a page each, ~17 MiB of WAL in one commit.
+  const std::string payload(3500, 'p');
+  for (int b = 0; b < 10; ++b) {
+    batch.clear();
+    for (int i = 0; i < 500; ++i) {
+      batch.push_back(Update("big", "op-" + std::to_string(b * 500 + i), payload));
+    }
+    results.assign(batch.size(), {});
+    statuses.assign(batch.size(), Status::Ok());
+    REQUIRE(backend.StageBatch(batch, results, statuses).ok());
+  }
+  const internal::WalWriteBufferStats before = internal::GetWalWriteBufferStats();
+  REQUIRE(backend.CommitStaged().ok());
+  const internal::WalWriteBufferStats after = internal::GetWalWriteBufferStats();
+  INFO((after.requested - before.requested)
+       << " WAL writes, " << (after.read - before.read) << " WAL reads by the writer");
+  CHECK(after.requested - before.requested >= 2 * 5000);
+  CHECK(after.read - before.read < 100);
+
+  // The background checkpointer copies it: the database file grows to hold it.
+  const std::string db = dir.path() + "/log.db";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::filesystem::file_size(db) < uintmax_t{5000} * 3500 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  CHECK(std::filesystem::file_size(db) >= uintmax_t{5000} * 3500);
+  auto events = backend.ReadEvents("big", 0, SIZE_MAX);
+  REQUIRE(events.ok());
+  CHECK(events->size() == 5001);
 }
 
 }  // namespace
