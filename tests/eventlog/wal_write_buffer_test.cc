@@ -32,6 +32,17 @@ int64_t QueryInt(sqlite3* db, const char* sql) {
   return value;
 }
 
+// Appends `batch` (committed, or staged as the server does) and requires every event stored.
+void Store(Backend& backend, const std::vector<Event>& batch, bool staged) {
+  std::vector<AppendResult> results(batch.size());
+  std::vector<Status> statuses(batch.size(), Status::Ok());
+  const Status s = staged ? backend.StageBatch(batch, results, statuses)
+                          : backend.CommitBatch(batch, results, statuses);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  for (const Status& status : statuses) REQUIRE(status.ok());
+}
+
 TEST_CASE("ACommitsWalFramesReachTheFileInFewWritesBeforeAnotherConnectionReadsThem", "[sqlite]") {
   TempDir dir;
   auto opened = OpenBackend(dir.SqliteUrl(), BackendOptions{});
@@ -40,9 +51,7 @@ TEST_CASE("ACommitsWalFramesReachTheFileInFewWritesBeforeAnotherConnectionReadsT
   constexpr int kDocs = 200;
   std::vector<Event> batch;
   for (int d = 0; d < kDocs; ++d) batch.push_back(Created("d" + std::to_string(d)));
-  std::vector<AppendResult> results(batch.size());
-  std::vector<Status> statuses(batch.size());
-  REQUIRE(backend.CommitBatch(batch, results, statuses).ok());
+  Store(backend, batch, /*staged=*/false);
 
   // A reader on a connection of its own (the default VFS), open across every commit. Each
   // commit must be readable whole as soon as it returns: its frames are in the WAL file.
@@ -56,11 +65,9 @@ TEST_CASE("ACommitsWalFramesReachTheFileInFewWritesBeforeAnotherConnectionReadsT
       batch.push_back(Update("d" + std::to_string(i % kDocs),
                              "r" + std::to_string(round) + "-" + std::to_string(i), payload));
     }
-    results.assign(batch.size(), {});
-    statuses.assign(batch.size(), Status::Ok());
     // As the server stores: staged (durable in the redo journal), then SQLite's commit at
     // synchronous=NORMAL, which makes no xSync that would write the buffer out anyway.
-    REQUIRE(backend.StageBatch(batch, results, statuses).ok());
+    Store(backend, batch, /*staged=*/true);
     const internal::WalWriteBufferStats before = internal::GetWalWriteBufferStats();
     REQUIRE(backend.CommitStaged().ok());
     const internal::WalWriteBufferStats after = internal::GetWalWriteBufferStats();
@@ -94,9 +101,7 @@ TEST_CASE("TheWriterLeavesCopyingALargeCommitToTheBackgroundCheckpointer", "[sql
   REQUIRE(opened.ok());
   Backend& backend = **opened;
   std::vector<Event> batch = {Created("big")};
-  std::vector<AppendResult> results(1);
-  std::vector<Status> statuses(1);
-  REQUIRE(backend.CommitBatch(batch, results, statuses).ok());
+  Store(backend, batch, /*staged=*/false);
   // 5,000 updates of 3,500 bytes: a page each, ~17 MiB of WAL in one commit.
   const std::string payload(3500, 'p');
   for (int b = 0; b < 10; ++b) {
@@ -104,9 +109,7 @@ TEST_CASE("TheWriterLeavesCopyingALargeCommitToTheBackgroundCheckpointer", "[sql
     for (int i = 0; i < 500; ++i) {
       batch.push_back(Update("big", "op-" + std::to_string(b * 500 + i), payload));
     }
-    results.assign(batch.size(), {});
-    statuses.assign(batch.size(), Status::Ok());
-    REQUIRE(backend.StageBatch(batch, results, statuses).ok());
+    Store(backend, batch, /*staged=*/true);
   }
   const internal::WalWriteBufferStats before = internal::GetWalWriteBufferStats();
   REQUIRE(backend.CommitStaged().ok());
