@@ -296,7 +296,7 @@ class YwsConnection final : public WsConnection, public RoomMember {
     AppendStarted(bytes);
     auto shared = std::make_shared<const Bytes>(update);
     // Time-ordered, so that a document's ids follow each other in the (document, op_id) index:
-    // random ones made each SQLite commit write ~40% more pages (README, S3).
+    // with random ones a SQLite commit wrote ~1.5x the pages (README, "afternoon").
     OpId op_id = "yws-" + NewTimeOrderedUuid();
     hub_->docs().AppendUpdate(
         id_, op_id, actor_, std::move(update),
