@@ -168,6 +168,8 @@ class DocumentService {
     int64_t cached_documents = 0;
     int64_t cached_bytes = 0;
     int64_t evictions = 0;
+    int64_t folds_running = 0;  // started, snapshot not appended yet
+    int64_t folds_queued = 0;   // due, waiting for a running fold to end
   };
   Stats stats() const;
 

@@ -752,5 +752,84 @@ TEST_CASE("ConcurrentLoadsOfOneDocumentShareOneRead", "[head]") {
   CHECK(reads.load() == 1);
 }
 
+TEST_CASE("AnOpenDocumentIsFoldedFromItsCachedHeadWithoutReadingTheLog", "[compactor]") {
+  std::string kind = GENERATE("memory", "sqlite");
+  std::atomic<int> reads{0};
+  ProjectionOptions options;
+  options.snapshot_every_updates = 3;
+  Harness h(kind, options, [&](std::unique_ptr<eventlog::Backend> inner) {
+    return std::make_unique<CountingBackend>(std::move(inner), &reads);
+  });
+  DocumentRecord open = h.Create("open", CrdtKind::kAutomerge);
+  DocumentRecord closed = h.Create("closed", CrdtKind::kAutomerge);
+  REQUIRE(h.Load(open.id).ok());
+  const int reads_before = reads.load();
+  for (std::string op : {"1", "2", "3"}) {
+    REQUIRE(h.Update(open.id, "open-" + op, B(op)).ok());
+    REQUIRE(h.Update(closed.id, "closed-" + op, B(op)).ok());
+  }
+  h.Compact();
+  CHECK(h.service().stats().snapshots_taken == 2);
+  // The storage thread read the head of the document nobody had open, and only that one.
+  CHECK(reads.load() == reads_before + 1);
+  for (const DocumentRecord& doc : {open, closed}) {
+    CHECK(h.service().Find(doc.id)->snapshot_version == 4);
+    auto head = h.Load(doc.id);
+    REQUIRE(head.ok());
+    CHECK(*head->snapshot == Concat({"1", "2", "3"}));
+    CHECK(head->tail.empty());
+  }
+  if (kind == "sqlite") {
+    h.Close();
+    ReplayReport report = ReplayFile(h.url());
+    CHECK(report.clean());
+    CHECK(report.snapshots == 2);
+  }
+}
+
+TEST_CASE("AtMostTwoFoldsRunAtOnceAndTheOthersWaitTheirTurn", "[compactor]") {
+  std::string kind = GENERATE("memory", "sqlite");
+  ProjectionOptions options;
+  options.snapshot_every_updates = 3;
+  Harness h(kind, options);
+  std::vector<DocumentRecord> docs;
+  for (int i = 0; i < 5; ++i) {
+    docs.push_back(h.Create("d" + std::to_string(i), CrdtKind::kAutomerge));
+    if (i % 2 == 0) REQUIRE(h.Load(docs.back().id).ok());  // cached or read: both wait
+    for (std::string op : {"1", "2", "3"}) {
+      REQUIRE(h.Update(docs.back().id, std::to_string(i) + "-" + op, B(op)).ok());
+    }
+  }
+
+  // Hold the compute thread (10 s at most) so that no fold can end.
+  std::promise<void> started, release;
+  std::shared_future<void> released = release.get_future().share();
+  h.log().Compute<int>(
+      [&started, released] {
+        started.set_value();
+        released.wait_for(std::chrono::seconds(10));
+        return 0;
+      },
+      [](int) {});
+  started.get_future().wait();
+  h.service().RunCompactor();
+  CHECK(h.service().stats().folds_running == 2);
+  CHECK(h.service().stats().folds_queued == 3);
+  h.service().RunCompactor();  // queued documents are not queued twice
+  CHECK(h.service().stats().folds_queued == 3);
+
+  release.set_value();
+  h.Drain();
+  CHECK(h.service().stats().snapshots_taken == 5);
+  CHECK(h.service().stats().folds_running == 0);
+  CHECK(h.service().stats().folds_queued == 0);
+  for (const DocumentRecord& doc : docs) {
+    CHECK(h.service().Find(doc.id)->snapshot_version == 4);
+    auto head = h.Load(doc.id);
+    REQUIRE(head.ok());
+    CHECK(*head->snapshot == Concat({"1", "2", "3"}));
+  }
+}
+
 }  // namespace
 }  // namespace quire::projection
