@@ -41,6 +41,37 @@ ReplayReport ReplayFile(const std::string& url) {
   return std::move(report).value();
 }
 
+// Holds the log's compute thread from construction until Release() or destruction (10 s at
+// most, so that a regression fails instead of hanging).
+class ComputeHold {
+ public:
+  explicit ComputeHold(Harness& h) {
+    auto started = std::make_shared<std::promise<void>>();
+    std::future<void> running = started->get_future();
+    h.log().Compute<int>(
+        [started, released = released_] {
+          started->set_value();
+          released.wait_for(std::chrono::seconds(10));
+          return 0;
+        },
+        [](int) {});
+    running.wait();
+  }
+  ~ComputeHold() { Release(); }
+  ComputeHold(const ComputeHold&) = delete;
+  ComputeHold& operator=(const ComputeHold&) = delete;
+  void Release() {
+    if (done_) return;
+    done_ = true;
+    release_.set_value();
+  }
+
+ private:
+  std::promise<void> release_;
+  std::shared_future<void> released_ = release_.get_future().share();
+  bool done_ = false;
+};
+
 TEST_CASE("CatalogListFiltersByTitleCaseInsensitivelyNewestFirstWithPages", "[catalog]") {
   std::string kind = GENERATE("memory", "sqlite");
   Harness h(kind);
@@ -459,18 +490,8 @@ TEST_CASE("FoldsRunOnTheComputeThreadAndAppendsDoNotWaitForThem", "[compactor]")
   DocumentRecord doc = h.Create("d", CrdtKind::kAutomerge);
   for (std::string op : {"1", "2", "3"}) REQUIRE(h.Update(doc.id, op, B(op)).ok());
 
-  // Hold the log's compute thread (10 s at most, so that a regression fails instead of
-  // hanging), then start the fold and append behind it.
-  std::promise<void> started, release;
-  std::shared_future<void> released = release.get_future().share();
-  h.log().Compute<int>(
-      [&started, released] {
-        started.set_value();
-        released.wait_for(std::chrono::seconds(10));
-        return 0;
-      },
-      [](int) {});
-  started.get_future().wait();
+  // Hold the log's compute thread, then start the fold and append behind it.
+  ComputeHold hold(h);
   h.service().RunCompactor();
   std::optional<Result<eventlog::AppendResult>> ack;
   h.service().AppendUpdate(doc.id, "4", "actor", B("4"),
@@ -485,7 +506,7 @@ TEST_CASE("FoldsRunOnTheComputeThreadAndAppendsDoNotWaitForThem", "[compactor]")
   while (!round_trip) h.RunOnceBlocking();
   CHECK(h.service().stats().snapshots_taken == 0);
   CHECK(h.service().Find(doc.id)->snapshot_version == 0);
-  release.set_value();
+  hold.Release();
   h.Drain();
   CHECK(h.service().stats().snapshots_taken == 1);
   CHECK(h.service().Find(doc.id)->snapshot_version == 4);
@@ -801,24 +822,14 @@ TEST_CASE("AtMostTwoFoldsRunAtOnceAndTheOthersWaitTheirTurn", "[compactor]") {
     }
   }
 
-  // Hold the compute thread (10 s at most) so that no fold can end.
-  std::promise<void> started, release;
-  std::shared_future<void> released = release.get_future().share();
-  h.log().Compute<int>(
-      [&started, released] {
-        started.set_value();
-        released.wait_for(std::chrono::seconds(10));
-        return 0;
-      },
-      [](int) {});
-  started.get_future().wait();
+  ComputeHold hold(h);  // no fold can end
   h.service().RunCompactor();
   CHECK(h.service().stats().folds_running == 2);
   CHECK(h.service().stats().folds_queued == 3);
   h.service().RunCompactor();  // queued documents are not queued twice
   CHECK(h.service().stats().folds_queued == 3);
 
-  release.set_value();
+  hold.Release();
   h.Drain();
   CHECK(h.service().stats().snapshots_taken == 5);
   CHECK(h.service().stats().folds_running == 0);
