@@ -250,6 +250,14 @@ void ServerApp::Impl::CollectMetrics() {
       metrics_.counter("quire_snapshots_taken_total", "Snapshots folded by the compactor");
   snapshots.Inc(s.snapshots_taken - reported_snapshots_);
   reported_snapshots_ = s.snapshots_taken;
+  metrics_
+      .gauge("quire_compactor_folds_running",
+             "Folds started and whose snapshot is not appended yet (at most two)")
+      .Set(s.folds_running);
+  metrics_
+      .gauge("quire_compactor_folds_queued",
+             "Documents due for a fold, waiting for a running fold to end")
+      .Set(s.folds_queued);
   eventlog::AsyncLog::Stats ls = log_->stats();
   // Batches, not appends: the WebSocket endpoint counts failed appends in
   // quire_storage_errors_total.
