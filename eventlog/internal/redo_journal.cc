@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -90,16 +91,21 @@ class Reader {
   bool ok_ = true;
 };
 
-Status ReadAll(int fd, const std::string& path, Bytes& out) {
-  out.clear();
-  uint8_t chunk[1 << 16];
-  for (;;) {
-    ssize_t n = ::read(fd, chunk, sizeof(chunk));
+// Appends the `length` bytes at `offset` to `out` (fewer at the end of the file).
+Status ReadAt(int fd, const std::string& path, int64_t offset, size_t length, Bytes& out) {
+  const size_t start = out.size();
+  out.resize(start + length);
+  size_t used = 0;
+  while (used < length) {
+    ssize_t n = ::pread(fd, out.data() + start + used, length - used,
+                        static_cast<off_t>(offset + static_cast<int64_t>(used)));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return Errno("read " + path);
-    if (n == 0) return Status::Ok();
-    out.insert(out.end(), chunk, chunk + n);
+    if (n == 0) break;
+    used += static_cast<size_t>(n);
   }
+  out.resize(start + used);
+  return Status::Ok();
 }
 
 // The header's nonce, or 0 when the header is missing or torn (then no record counts).
@@ -107,6 +113,29 @@ uint64_t HeaderNonce(std::span<const uint8_t> file) {
   if (file.size() < 20 || std::memcmp(file.data(), kMagic, sizeof(kMagic)) != 0) return 0;
   if (Crc32c(0, file.first(16)) != GetU32(file.data() + 16)) return 0;
   return GetU64(file.data() + 8);
+}
+
+// The journal file's bytes as far as they can hold records of the current generation, and
+// the file's size. A journal that was started over holds none (its first record slot carries
+// another nonce, or zeros), so after a clean shutdown only the header and one record header
+// are read instead of the whole file (it keeps its size, up to ~16 MiB of earlier
+// generations: reading it all was 8% of a `quire replay` of 1M updates in perf).
+Status ReadJournalFile(int fd, const std::string& path, Bytes& out, int64_t& file_size) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return Errno("stat " + path);
+  file_size = st.st_size;
+  out.clear();
+  constexpr auto kFirst = static_cast<size_t>(RedoJournal::kHeaderBytes + kRecordHeaderBytes);
+  QUIRE_RETURN_IF_ERROR(ReadAt(fd, path, 0, kFirst, out));
+  const uint64_t nonce = HeaderNonce(out);
+  if (nonce == 0 || out.size() < kFirst ||
+      GetU64(out.data() + RedoJournal::kHeaderBytes + 8) != nonce) {
+    return Status::Ok();
+  }
+  // A record appended after the fstat (a server writing while `quire replay` reads) is not
+  // read: the scan ends at the last whole record, as at a torn tail.
+  const int64_t rest = std::max<int64_t>(file_size - static_cast<int64_t>(kFirst), 0);
+  return ReadAt(fd, path, static_cast<int64_t>(kFirst), static_cast<size_t>(rest), out);
 }
 
 // Visits the records of generation `nonce` in `file`; returns the offset after the last one.
@@ -227,8 +256,7 @@ Result<std::unique_ptr<RedoJournal>> RedoJournal::Open(const std::string& path) 
     return Errno("lock " + path);
   }
   Bytes file;
-  QUIRE_RETURN_IF_ERROR(ReadAll(fd, path, file));
-  journal->size_ = static_cast<int64_t>(file.size());
+  QUIRE_RETURN_IF_ERROR(ReadJournalFile(fd, path, file, journal->size_));
   journal->nonce_ = HeaderNonce(file);
   if (journal->nonce_ == 0) {
     QUIRE_RETURN_IF_ERROR(journal->Reset());
@@ -255,7 +283,8 @@ Status RedoJournal::ReadRecords(const std::string& path,
   if (fd < 0 && errno == ENOENT) return Status::Ok();
   if (fd < 0) return Errno("open " + path);
   Bytes file;
-  Status read = ReadAll(fd, path, file);
+  int64_t size = 0;
+  Status read = ReadJournalFile(fd, path, file, size);
   ::close(fd);
   QUIRE_RETURN_IF_ERROR(read);
   return ScanRecords(file, HeaderNonce(file), visit).status();

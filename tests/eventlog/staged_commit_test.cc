@@ -17,6 +17,7 @@
 #include "eventlog/async_log.h"
 #include "eventlog/backend.h"
 #include "eventlog/fault_injection.h"
+#include "eventlog/internal/redo_journal.h"
 #include "tests/eventlog/eventlog_test_util.h"
 
 namespace quire::eventlog {
@@ -224,6 +225,45 @@ TEST_CASE("AFailedStageRollsBackWhatWasStagedAndRecoverStoresItAgain", "[sqlite]
   auto folded = testing::FoldCatalog(*backend, problems);
   CHECK(problems.empty());
   CHECK(testing::CatalogById(*backend) == folded);
+}
+
+TEST_CASE("ACleanCloseStartsTheJournalOverAndAFailedOneKeepsIt", "[sqlite][journal]") {
+  TempDir dir;
+  const std::string url = dir.SqliteUrl();
+  const std::string file = dir.path() + "/log.db";
+  auto records = [&] {
+    int n = 0;
+    Status read = internal::RedoJournal::ReadRecords(file + "-redo", [&](auto) {
+      ++n;
+      return Status::Ok();
+    });
+    REQUIRE(read.ok());
+    return n;
+  };
+  {
+    auto backend = MustOpen(url);
+    REQUIRE(Stage(*backend, {Created("doc"), Update("doc", "a")}).status.ok());
+    CHECK(records() == 1);
+  }
+  // Everything is in SQLite and durable: the next open has no journal to read.
+  CHECK(records() == 0);
+  CHECK(RowsInFile(file) == 2);
+  {
+    auto backend = MustOpen(url);
+    REQUIRE(testing::PlantPoisonTrigger(file));
+    REQUIRE(Stage(*backend, {Update("doc", "b")}).status.ok());
+    CHECK_FALSE(Stage(*backend, {Update("doc", "p", "poison")}).status.ok());
+    // "b" was rolled back with the failed transaction. Until Recover() stores it again, writes
+    // are refused (they would take its seq)...
+    CHECK(Stage(*backend, {Update("doc", "c")}).status.code() == StatusCode::kFailedPrecondition);
+  }
+  // ... and closing keeps the journal that holds it.
+  CHECK(records() == 1);
+  auto backend = MustOpen(url);
+  auto events = backend->ReadEvents("doc", 0, 10);
+  REQUIRE(events.ok());
+  REQUIRE(events->size() == 3);
+  CHECK((*events)[2].op_id == "b");
 }
 
 TEST_CASE("ASecondWriterOnTheSameFileIsRefused", "[sqlite][journal]") {
