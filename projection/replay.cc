@@ -54,24 +54,25 @@ class OpIdLog {
   static constexpr uint32_t kNone = std::numeric_limits<uint32_t>::max();
 
   uint32_t Append(std::string_view op_id, Seq seq) {
-    entries_.push_back(
-        Entry{std::hash<std::string_view>{}(op_id), chars_.size(), op_id.size(), seq});
+    if (size_ % kChunk == 0) chunks_.push_back(std::make_unique_for_overwrite<Entry[]>(kChunk));
+    chunks_.back()[size_ % kChunk] =
+        Entry{std::hash<std::string_view>{}(op_id), chars_.size(), op_id.size(), seq};
     chars_.append(op_id);
-    return static_cast<uint32_t>(entries_.size() - 1);
+    return static_cast<uint32_t>(size_++);
   }
 
   std::string_view Get(uint32_t entry) const {
     if (entry == kNone) return {};
-    const Entry& e = entries_[entry];
+    const Entry& e = At(entry);
     return std::string_view(chars_).substr(e.offset, e.size);
   }
 
   // Every later use of an op_id: (seq of the repeat, seq of the first use, op_id).
   std::vector<std::tuple<Seq, Seq, std::string>> Duplicates() const {
     // (hash, entry) pairs sorted by value: a comparison reads no other memory, unlike sorting
-    // entry indexes through entries_.
-    std::vector<std::pair<uint64_t, uint32_t>> order(entries_.size());
-    for (uint32_t i = 0; i < order.size(); ++i) order[i] = {entries_[i].hash, i};
+    // entry indexes through the chunks.
+    std::vector<std::pair<uint64_t, uint32_t>> order(size_);
+    for (uint32_t i = 0; i < order.size(); ++i) order[i] = {At(i).hash, i};
     std::sort(order.begin(), order.end());
     std::vector<std::tuple<Seq, Seq, std::string>> out;
     for (size_t i = 0; i < order.size();) {
@@ -81,7 +82,7 @@ class OpIdLog {
       for (size_t a = i; a < j; ++a) {
         for (size_t b = i; b < a; ++b) {
           if (Get(order[a].second) == Get(order[b].second)) {
-            out.emplace_back(entries_[order[a].second].seq, entries_[order[b].second].seq,
+            out.emplace_back(At(order[a].second).seq, At(order[b].second).seq,
                              std::string(Get(order[a].second)));
             break;
           }
@@ -100,7 +101,14 @@ class OpIdLog {
     size_t size;
     Seq seq;
   };
-  std::vector<Entry> entries_;
+  // Entries live in fixed chunks: a growing vector would copy them all at each doubling, and
+  // its larger buffers come fresh from mmap, a page fault per page touched.
+  static constexpr size_t kChunk = 1024;
+
+  const Entry& At(uint32_t entry) const { return chunks_[entry / kChunk][entry % kChunk]; }
+
+  std::vector<std::unique_ptr<Entry[]>> chunks_;
+  size_t size_ = 0;
   std::string chars_;
 };
 

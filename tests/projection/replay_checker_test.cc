@@ -94,6 +94,24 @@ TEST_CASE("ReplayReportsDuplicateOpIdWithinADocumentOnly", "[replay]") {
   CHECK(r.violations[0].seq == 3);
 }
 
+TEST_CASE("ReplayFindsDuplicateOpIdsFarApartInALongDocument", "[replay]") {
+  // Thousands of op_ids, so the first use and the repeats sit in different chunks of the
+  // document's op_id log; "op-12" and "op-120" share a prefix but are different ids.
+  std::vector<Event> events{Created("a", CrdtKind::kOpaque)};
+  Seq seq = 1;
+  for (int i = 0; i < 5000; ++i)
+    events.push_back(Update("a", ++seq, "op-" + std::to_string(i), "x"));
+  events.push_back(Update("a", ++seq, "op-12", "y"));    // seq 5002; first at seq 14
+  events.push_back(Update("a", ++seq, "op-4999", "y"));  // seq 5003; first at seq 5001
+  ReplayReport r = Check(events);
+  REQUIRE(Checks(r) == std::vector<std::string>{"duplicate_op_id", "duplicate_op_id"});
+  CHECK(r.violations[0].seq == 5002);
+  CHECK(r.violations[0].message == "op_id \"op-12\" was used before, at seq 14");
+  CHECK(r.violations[1].seq == 5003);
+  CHECK(r.violations[1].message == "op_id \"op-4999\" was used before, at seq 5001");
+  CHECK(r.updates == 5002);
+}
+
 TEST_CASE("ReplayReportsStreamsThatDoNotStartWithCreated", "[replay]") {
   ReplayChecker checker;
   checker.Observe(Update("a", 1, "op", "x"));
