@@ -54,6 +54,10 @@ struct Config {
   int64_t max_open_documents = 100'000;
   int64_t max_messages_per_second = 1'000;
 
+  // Socket writes of a loop iteration in one io_uring submission (io/internal/batch_send.h)
+  // when the kernel allows it; off: one write system call per connection.
+  bool io_uring = true;
+
   // y-websocket (/yjs/{id}) and Hocuspocus clients create a missing document on first connect;
   // `--no-auto-create` turns that off (they get permission-denied and are closed).
   bool auto_create_documents = true;

@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "io/cors.h"
+#include "io/internal/batch_send.h"
 #include "io/internal/http_target.h"
 #include "io/internal/ws_timer.h"
 
@@ -24,6 +25,9 @@ constexpr size_t kMaxQueuedAnswers = 1 << 20;
 constexpr size_t kReadChunk = 64 << 10;
 // Linger while the server shuts down: short, the process is about to exit.
 constexpr int64_t kShutdownLingerMs = 200;
+// Writes per io_uring submission; a loop iteration with more connections to write submits
+// several times.
+constexpr unsigned kBatchDepth = 256;
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -56,6 +60,7 @@ HttpServerOptions HttpServerOptions::FromConfig(const Config& config) {
   o.allowed_origins = config.allowed_origins;
   o.max_connections = config.max_connections;
   o.max_connections_per_ip = config.max_connections_per_ip;
+  o.io_uring = config.io_uring;
   return o;
 }
 
@@ -79,6 +84,9 @@ class HttpServer::Impl {
   void MarkForFlush(Connection* c);
   void Unmark(Connection* c);
   void FlushOutput();
+  // Writes the connections of `batch` that can be written directly in one io_uring
+  // submission; the others through Connection::FlushOutput.
+  void FlushBatched(const std::vector<Connection*>& batch);
   std::vector<uv_buf_t> write_bufs_;  // Connection::FlushOutput's scratch (loop thread)
   // Counts `c` against the connection limits; false (and nothing counted) when it is over one.
   bool Admit(Connection* c, const std::string& ip);
@@ -108,6 +116,15 @@ class HttpServer::Impl {
   uv_idle_t flush_idle_{};
   ListenerState flush_check_state_ = ListenerState::kNone;
   std::vector<Connection*> to_flush_;
+  // Set when options_.io_uring and the kernel allows it (see internal/batch_send.h); null
+  // otherwise, or after the ring failed.
+  std::unique_ptr<internal::BatchSender> batch_sender_;
+  // FlushBatched's scratch.
+  std::vector<uv_buf_t> batch_bufs_;
+  std::vector<size_t> batch_first_;
+  std::vector<Connection*> batch_conns_;
+  std::vector<internal::BatchSender::Send> batch_sends_;
+  std::vector<int> batch_results_;
   int port_ = 0;
   bool shutting_down_ = false;
   std::function<void()> shutdown_done_;
@@ -122,6 +139,8 @@ class HttpServer::Impl {
   Counter* accepted_ = nullptr;
   Counter* requests_ = nullptr;
   Counter* by_class_[5] = {};
+  Gauge* io_uring_on_ = nullptr;
+  Counter* batched_writes_ = nullptr;
 };
 
 // One TCP connection. Phases: HTTP (parsing requests, answering in order), upgraded (bytes go
@@ -200,18 +219,41 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
   void FlushOutput() {
     marked_for_flush_ = false;
     if (closed_ || pending_.empty()) return;
-    size_t size = pending_bytes_;
     std::vector<uv_buf_t>& bufs = server_->write_bufs_;
     bufs.clear();
+    AppendPending(bufs);
+    int n = uv_try_write(uv_stream(), bufs.data(), static_cast<unsigned>(bufs.size()));
+    FinishFlush(n, bufs.data());
+  }
+
+  // The batched flush (HttpServer::Impl::FlushOutput): a connection whose output may be
+  // written directly, as uv_try_write would (nothing of it still queued in libuv)...
+  bool ReadyForBatch() const { return !closed_ && !pending_.empty() && tcp_.write_queue_size == 0; }
+  // ...appends its buffers to `bufs`, and after the batch's write, FinishFlush() with what
+  // the socket took (bytes or a libuv error) and its buffers' place in `bufs`.
+  void AppendPending(std::vector<uv_buf_t>& bufs) {
     for (std::string& b : pending_) {
       bufs.push_back(uv_buf_init(b.data(), static_cast<unsigned>(b.size())));
     }
-    auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
-    int n = uv_try_write(stream, bufs.data(), static_cast<unsigned>(bufs.size()));
+  }
+  uv_stream_t* uv_stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+  int fd() const {
+    uv_os_fd_t fd = -1;
+    uv_fileno(reinterpret_cast<const uv_handle_t*>(&tcp_), &fd);
+    return fd;
+  }
+
+  // `n` bytes of the gathered output are written (or n is a libuv error): the rest goes
+  // through uv_write. `bufs` holds the gathered output's buffers (AppendPending); it is
+  // adjusted in place.
+  void FinishFlush(int n, uv_buf_t* bufs) {
+    marked_for_flush_ = false;
     if (n < 0 && n != UV_EAGAIN) {
       CloseNow();  // a failed socket; CloseNow drops what was gathered
       return;
     }
+    const size_t size = pending_bytes_;
+    const size_t count = pending_.size();
     size_t written = n > 0 ? static_cast<size_t>(n) : 0;
     if (written == size) {
       std::vector<std::string>().swap(pending_);  // an idle connection keeps no capacity
@@ -229,8 +271,8 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
     while (skip >= bufs[first].len) skip -= bufs[first++].len;
     bufs[first].base += skip;
     bufs[first].len -= static_cast<unsigned>(skip);
-    int rc = uv_write(&w->req, stream, bufs.data() + first,
-                      static_cast<unsigned>(bufs.size() - first), &OnWriteCb);  // copies bufs
+    int rc = uv_write(&w->req, uv_stream(), bufs + first, static_cast<unsigned>(count - first),
+                      &OnWriteCb);  // copies bufs
     if (rc != 0) {
       // The callback will not run: release here.
       queued_bytes_ -= w->size;
@@ -780,6 +822,10 @@ HttpServer::Impl::Impl(uv_loop_s* loop, HttpServerOptions options, HttpHandler h
     refused_ = &metrics_->counter("quire_http_connections_refused_total",
                                   "TCP connections answered 503 for a connection limit");
     requests_ = &metrics_->counter("quire_http_requests_total", "HTTP requests received");
+    io_uring_on_ = &metrics_->gauge("quire_http_io_uring",
+                                    "1 while socket writes are batched through io_uring, else 0");
+    batched_writes_ = &metrics_->counter("quire_http_batched_writes_total",
+                                         "Socket writes made in io_uring batches");
     static const char* kNames[5] = {
         "quire_http_responses_1xx_total", "quire_http_responses_2xx_total",
         "quire_http_responses_3xx_total", "quire_http_responses_4xx_total",
@@ -808,11 +854,58 @@ void HttpServer::Impl::FlushOutput() {
   // and sends made meanwhile go to the next round.
   std::vector<Connection*> batch;
   batch.swap(to_flush_);
-  for (Connection* c : batch) c->FlushOutput();
+  if (batch_sender_ != nullptr && batch.size() > 1) {
+    FlushBatched(batch);
+  } else {
+    for (Connection* c : batch) c->FlushOutput();
+  }
   if (to_flush_.empty() && flush_check_state_ == ListenerState::kOpen) uv_idle_stop(&flush_idle_);
   if (to_flush_.empty() && batch.capacity() > to_flush_.capacity()) {
     batch.clear();
     to_flush_.swap(batch);  // keep the grown buffer for the next iteration
+  }
+}
+
+void HttpServer::Impl::FlushBatched(const std::vector<Connection*>& batch) {
+  batch_bufs_.clear();
+  batch_first_.clear();
+  batch_conns_.clear();
+  for (Connection* c : batch) {
+    if (!c->ReadyForBatch()) {
+      c->FlushOutput();  // nothing to write, closed, or behind a write libuv still holds
+      continue;
+    }
+    batch_first_.push_back(batch_bufs_.size());
+    c->AppendPending(batch_bufs_);
+    batch_conns_.push_back(c);
+  }
+  const size_t n = batch_conns_.size();
+  batch_sends_.resize(n);
+  batch_results_.resize(n);
+  for (size_t k = 0; k < n; ++k) {
+    const size_t end = k + 1 < n ? batch_first_[k + 1] : batch_bufs_.size();
+    // uv_buf_t is laid out as struct iovec on Unix (libuv documents it so).
+    batch_sends_[k] = {batch_conns_[k]->fd(),
+                       reinterpret_cast<const iovec*>(batch_bufs_.data() + batch_first_[k]),
+                       end - batch_first_[k]};
+  }
+  batch_sender_->SendAll(batch_sends_, batch_results_);
+  int64_t sent = 0;
+  for (size_t k = 0; k < n; ++k) {
+    Connection* c = batch_conns_[k];
+    const int r = batch_results_[k];
+    if (r == internal::BatchSender::kNotSent) {
+      c->FlushOutput();
+    } else {
+      sent += 1;
+      c->FinishFlush(r, batch_bufs_.data() + batch_first_[k]);  // errnos are libuv's codes
+    }
+  }
+  if (batched_writes_ != nullptr) batched_writes_->Inc(sent);
+  if (batch_sender_->broken()) {
+    QUIRE_LOG(logger_, kError, "io_uring_failed").Str("fallback", "one write per connection");
+    batch_sender_.reset();
+    if (io_uring_on_ != nullptr) io_uring_on_->Set(0);
   }
 }
 
@@ -844,6 +937,17 @@ Status HttpServer::Impl::Listen(const std::string& host, int port) {
   flush_idle_.data = this;
   uv_unref(reinterpret_cast<uv_handle_t*>(&flush_idle_));
   flush_check_state_ = ListenerState::kOpen;
+  if (options_.io_uring && batch_sender_ == nullptr) {
+    auto sender = internal::BatchSender::Open(kBatchDepth);
+    if (sender.ok()) {
+      batch_sender_ = std::move(*sender);
+    } else {
+      QUIRE_LOG(logger_, kWarn, "io_uring_unavailable")
+          .Str("error", sender.status().ToString())
+          .Str("fallback", "one write per connection");
+    }
+  }
+  if (io_uring_on_ != nullptr) io_uring_on_->Set(batch_sender_ != nullptr ? 1 : 0);
   auto fail = [this](const char* what, int code) {
     CloseListener();
     return UvStatus(what, code);

@@ -44,6 +44,10 @@ struct HttpServerOptions {
   // answered 503 TOO_MANY_CONNECTIONS (JSON) at once and closed.
   int64_t max_connections = 10'000;
   int64_t max_connections_per_ip = 10'000;
+  // Each loop iteration's socket writes (one per connection with output) go to the kernel in
+  // one io_uring submission when the kernel allows it; otherwise, or when false, one write
+  // system call per connection.
+  bool io_uring = true;
 
   static HttpServerOptions FromConfig(const Config& config);
 };
