@@ -125,6 +125,7 @@ class HttpServer::Impl {
   std::vector<Connection*> batch_conns_;
   std::vector<internal::BatchSender::Send> batch_sends_;
   std::vector<int> batch_results_;
+  std::vector<size_t> batch_done_;
   int port_ = 0;
   bool shutting_down_ = false;
   std::function<void()> shutdown_done_;
@@ -223,14 +224,15 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
     bufs.clear();
     AppendPending(bufs);
     int n = uv_try_write(uv_stream(), bufs.data(), static_cast<unsigned>(bufs.size()));
-    FinishFlush(n, bufs.data());
+    if (size_t done = FinishFlush(n, bufs.data()); done > 0) OnWrite(done, 0);
   }
 
-  // The batched flush (HttpServer::Impl::FlushOutput): a connection whose output may be
+  // The batched flush (HttpServer::Impl::FlushBatched): a connection whose output may be
   // written directly, as uv_try_write would (nothing of it still queued in libuv)...
   bool ReadyForBatch() const { return !closed_ && !pending_.empty() && tcp_.write_queue_size == 0; }
-  // ...appends its buffers to `bufs`, and after the batch's write, FinishFlush() with what
-  // the socket took (bytes or a libuv error) and its buffers' place in `bufs`.
+  // ...appends its buffers to `bufs`; after the batch's write, FinishFlush() with what the
+  // socket took and its buffers' place in `bufs`, and once every connection of the batch is
+  // finished, OnWrite() with what FinishFlush returned.
   void AppendPending(std::vector<uv_buf_t>& bufs) {
     for (std::string& b : pending_) {
       bufs.push_back(uv_buf_init(b.data(), static_cast<unsigned>(b.size())));
@@ -245,12 +247,15 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
 
   // `n` bytes of the gathered output are written (or n is a libuv error): the rest goes
   // through uv_write. `bufs` holds the gathered output's buffers (AppendPending); it is
-  // adjusted in place.
-  void FinishFlush(int n, uv_buf_t* bufs) {
+  // adjusted in place. Calls nothing above the connection: when everything was written, it
+  // returns the size for the caller to pass to OnWrite() (which may answer pipelined requests
+  // or tell the stream handler, and so send), else 0.
+  size_t FinishFlush(int n, uv_buf_t* bufs) {
     marked_for_flush_ = false;
+    if (closed_) return 0;
     if (n < 0 && n != UV_EAGAIN) {
       CloseNow();  // a failed socket; CloseNow drops what was gathered
-      return;
+      return 0;
     }
     const size_t size = pending_bytes_;
     const size_t count = pending_.size();
@@ -258,8 +263,7 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
     if (written == size) {
       std::vector<std::string>().swap(pending_);  // an idle connection keeps no capacity
       pending_bytes_ = 0;
-      OnWrite(size, 0);
-      return;
+      return size;
     }
     auto* w = new WriteReq;
     w->data.swap(pending_);
@@ -279,6 +283,7 @@ class Connection final : public Transport, public std::enable_shared_from_this<C
       delete w;
       CloseNow();
     }
+    return 0;
   }
   size_t queued_bytes() const override { return queued_bytes_; }
   void Close() override {
@@ -867,21 +872,35 @@ void HttpServer::Impl::FlushOutput() {
 }
 
 void HttpServer::Impl::FlushBatched(const std::vector<Connection*>& batch) {
-  batch_bufs_.clear();
-  batch_first_.clear();
+  // First the connections that cannot join the batch (closed, or behind a write libuv still
+  // holds): their flush may call back into the layers above, which may send to connections of
+  // the batch; those are still marked for this flush, so what they get now is gathered below.
   batch_conns_.clear();
   for (Connection* c : batch) {
-    if (!c->ReadyForBatch()) {
-      c->FlushOutput();  // nothing to write, closed, or behind a write libuv still holds
+    if (c->ReadyForBatch()) {
+      batch_conns_.push_back(c);
+    } else {
+      c->FlushOutput();
+    }
+  }
+  // From here to the last FinishFlush nothing calls back: every connection's output stays as
+  // gathered.
+  batch_bufs_.clear();
+  batch_first_.clear();
+  size_t n = 0;
+  for (Connection* c : batch_conns_) {
+    if (!c->ReadyForBatch()) {  // closed by one of the flushes above: nothing is written
+      c->FlushOutput();
       continue;
     }
+    batch_conns_[n++] = c;
     batch_first_.push_back(batch_bufs_.size());
     c->AppendPending(batch_bufs_);
-    batch_conns_.push_back(c);
   }
-  const size_t n = batch_conns_.size();
+  batch_conns_.resize(n);
   batch_sends_.resize(n);
   batch_results_.resize(n);
+  batch_done_.resize(n);
   for (size_t k = 0; k < n; ++k) {
     const size_t end = k + 1 < n ? batch_first_[k + 1] : batch_bufs_.size();
     // uv_buf_t is laid out as struct iovec on Unix (libuv documents it so).
@@ -892,20 +911,25 @@ void HttpServer::Impl::FlushBatched(const std::vector<Connection*>& batch) {
   batch_sender_->SendAll(batch_sends_, batch_results_);
   int64_t sent = 0;
   for (size_t k = 0; k < n; ++k) {
-    Connection* c = batch_conns_[k];
-    const int r = batch_results_[k];
+    uv_buf_t* bufs = batch_bufs_.data() + batch_first_[k];
+    int r = batch_results_[k];
     if (r == internal::BatchSender::kNotSent) {
-      c->FlushOutput();
+      r = uv_try_write(batch_conns_[k]->uv_stream(), bufs,
+                       static_cast<unsigned>(batch_sends_[k].iovcnt));
     } else {
-      sent += 1;
-      c->FinishFlush(r, batch_bufs_.data() + batch_first_[k]);  // errnos are libuv's codes
+      sent += 1;  // and r, when an errno, is libuv's code for it
     }
+    batch_done_[k] = batch_conns_[k]->FinishFlush(r, bufs);
   }
   if (batched_writes_ != nullptr) batched_writes_->Inc(sent);
   if (batch_sender_->broken()) {
     QUIRE_LOG(logger_, kError, "io_uring_failed").Str("fallback", "one write per connection");
     batch_sender_.reset();
     if (io_uring_on_ != nullptr) io_uring_on_->Set(0);
+  }
+  // Now the layers above may hear of the writes (and send: to the next round).
+  for (size_t k = 0; k < n; ++k) {
+    if (batch_done_[k] > 0) batch_conns_[k]->OnWrite(batch_done_[k], 0);
   }
 }
 
