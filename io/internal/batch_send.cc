@@ -22,6 +22,15 @@ Result<std::unique_ptr<BatchSender>> BatchSender::Open(unsigned depth) {
   depth = std::max(depth, 1u);
   int rc = io_uring_queue_init(depth, &ring->ring, 0);
   if (rc < 0) return Status::Unavailable(std::string("io_uring: ") + std::strerror(-rc));
+  // sendmsg came to io_uring in Linux 5.3 and the probe in 5.6: without both, a kernel could
+  // fail every write with EINVAL, so it is not used at all.
+  io_uring_probe* probe = io_uring_get_probe_ring(&ring->ring);
+  const bool sendmsg = probe != nullptr && io_uring_opcode_supported(probe, IORING_OP_SENDMSG);
+  if (probe != nullptr) io_uring_free_probe(probe);
+  if (!sendmsg) {
+    io_uring_queue_exit(&ring->ring);
+    return Status::Unavailable("io_uring: this kernel has no IORING_OP_SENDMSG");
+  }
   ring->depth = ring->ring.sq.ring_entries;  // the kernel rounds up to a power of two
   ring->headers.resize(ring->depth);
   return std::unique_ptr<BatchSender>(new BatchSender(std::move(ring)));

@@ -35,7 +35,8 @@ class BatchSender {
   static constexpr size_t kMaxIov = 1024;
 
   // A ring for up to `depth` writes per submission; an error when the kernel refuses io_uring
-  // (too old, disabled by sysctl, or blocked by a seccomp filter, as in some containers).
+  // (too old: before 5.6, or without sendmsg; disabled by sysctl; or blocked by a seccomp filter,
+  // as in some containers).
   static Result<std::unique_ptr<BatchSender>> Open(unsigned depth);
   ~BatchSender();
   BatchSender(const BatchSender&) = delete;
