@@ -48,8 +48,11 @@ void HeapRelease::Tick() {
   if (resident < 0) return;
   int64_t unused = resident - allocated;
   resident_unused_.Set(unused);
-  if (floor_ < 0 || unused < floor_) floor_ = unused;
-  if (unused - floor_ < min_release_bytes_) return;
+  // The first tick releases whatever it finds, so that the floor is what a release leaves: a
+  // floor taken from a first sample with freed memory still resident (startup's, or that of
+  // threads' arenas made under contention) hid later bursts up to that much above it.
+  if (floor_ >= 0 && unused < floor_) floor_ = unused;
+  if (floor_ >= 0 && unused - floor_ < min_release_bytes_) return;
   malloc_trim(0);
   releases_.Inc();
   // What stays resident after the trim (stacks, metadata, partly used pages) is the new floor.

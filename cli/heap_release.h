@@ -10,7 +10,8 @@
 // (mallinfo2). Once that has grown by `min_release_bytes` over the least value seen since the
 // last release (thread stacks and malloc's own metadata are resident and never in use, so the
 // floor is not zero), it calls malloc_trim(0), which returns every free page of every arena
-// (MADV_DONTNEED). This is the role periodic purging plays in jemalloc (dirty page decay) and
+// (MADV_DONTNEED). The first tick releases unconditionally, so the floor starts as what a
+// release leaves. This is the role periodic purging plays in jemalloc (dirty page decay) and
 // tcmalloc (ReleaseMemoryToSystem, which Envoy's overload manager calls on a timer).
 //
 // The trigger looks at the state, not at a change between two samples: an earlier version
@@ -46,6 +47,7 @@ class HeapRelease {
   io::Counter& releases_;
   int64_t min_release_bytes_;
   int64_t floor_ = -1;  // the least resident-but-unused bytes seen since the last release
+                        // (-1 until the first tick's release)
 };
 
 // Anonymous resident bytes of this process (/proc/self/statm: resident - shared pages), or -1.

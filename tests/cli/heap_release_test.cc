@@ -61,14 +61,14 @@ TEST_CASE("FreedHeapBelowLiveDataIsReturnedAndSoIsAReusedBurst", "[heap]") {
   io::Metrics metrics;
   HeapRelease release(metrics);
   auto releases = [&] { return metrics.counter("quire_heap_releases_total", "").value(); };
-  release.Tick();  // the floor
-  CHECK(releases() == 0);
+  release.Tick();  // the first tick releases what is free now: the floor
+  CHECK(releases() == 1);
 
   // 9 MiB freed below live data: resident, not in use, released at the next tick.
   std::vector<void*> live = HolesBetweenLiveBlocks();
   int64_t before = AnonResidentBytes();
   release.Tick();
-  CHECK(releases() == 1);
+  CHECK(releases() == 2);
   int64_t after = AnonResidentBytes();
   INFO("anonymous resident " << before << " B before the release, " << after << " after");
   CHECK(before - after >= 6 << 20);  // of 9 MiB: pages wholly inside each hole
@@ -78,12 +78,42 @@ TEST_CASE("FreedHeapBelowLiveDataIsReturnedAndSoIsAReusedBurst", "[heap]") {
   for (void* b : Allocate(kBlocks)) g_free(b);
   before = AnonResidentBytes();
   release.Tick();
-  CHECK(releases() == 2);
+  CHECK(releases() == 3);
   after = AnonResidentBytes();
   INFO("second burst: " << before << " B before the release, " << after << " after");
   CHECK(before - after >= 6 << 20);  // of 9 MiB: pages wholly inside each hole
 
   // Nothing more became resident: no release.
+  release.Tick();
+  CHECK(releases() == 3);
+  for (void* b : live) g_free(b);
+#endif
+}
+
+TEST_CASE("MemoryAlreadyFreeAtTheFirstTickIsReturnedAndDoesNotRaiseTheFloor", "[heap]") {
+#ifdef QUIRE_TEST_ASAN
+  WARN("AddressSanitizer build: malloc_trim is not ASan's; not checked");
+#else
+  if (AnonResidentBytes() < 0) {
+    WARN("no /proc/self/statm here; not checked");
+    return;
+  }
+  // Freed below live data before the first sample (as at a server's startup, or in arenas
+  // that threads made under contention). Taken as the floor, it would hide a later burst of
+  // up to that much: the slow-reader test saw 10.8 MB resident but unused, and no release.
+  std::vector<void*> live = HolesBetweenLiveBlocks();
+  io::Metrics metrics;
+  HeapRelease release(metrics);
+  auto releases = [&] { return metrics.counter("quire_heap_releases_total", "").value(); };
+  int64_t before = AnonResidentBytes();
+  release.Tick();
+  CHECK(releases() == 1);
+  int64_t after = AnonResidentBytes();
+  INFO("anonymous resident " << before << " B before the first tick, " << after << " after");
+  CHECK(before - after >= 6 << 20);  // of 9 MiB: pages wholly inside each hole
+
+  // A later burst of the same size is returned too.
+  for (void* b : Allocate(kBlocks)) g_free(b);
   release.Tick();
   CHECK(releases() == 2);
   for (void* b : live) g_free(b);
