@@ -35,6 +35,15 @@ void (*volatile g_free)(void*) = std::free;
   return blocks;
 }
 
+// Ticks `release` and returns how many anonymous resident bytes that gave back.
+[[maybe_unused]] int64_t TickAndMeasure(HeapRelease& release) {
+  int64_t before = AnonResidentBytes();
+  release.Tick();
+  int64_t after = AnonResidentBytes();
+  UNSCOPED_INFO("anonymous resident " << before << " B before the tick, " << after << " after");
+  return before - after;
+}
+
 // 2 * kBlocks blocks, of which every other one is freed: kBlocks holes between live blocks,
 // which glibc never gives back by itself (only the top of a heap shrinks). Returns the live ones.
 [[maybe_unused]] std::vector<void*> HolesBetweenLiveBlocks() {
@@ -66,22 +75,14 @@ TEST_CASE("FreedHeapBelowLiveDataIsReturnedAndSoIsAReusedBurst", "[heap]") {
 
   // 9 MiB freed below live data: resident, not in use, released at the next tick.
   std::vector<void*> live = HolesBetweenLiveBlocks();
-  int64_t before = AnonResidentBytes();
-  release.Tick();
+  CHECK(TickAndMeasure(release) >= 6 << 20);  // of 9 MiB: pages wholly inside each hole
   CHECK(releases() == 2);
-  int64_t after = AnonResidentBytes();
-  INFO("anonymous resident " << before << " B before the release, " << after << " after");
-  CHECK(before - after >= 6 << 20);  // of 9 MiB: pages wholly inside each hole
 
   // The same burst again: it reuses the released free chunks (malloc's free bytes end where they
   // started) and faults their pages back in. The next tick sees them resident and releases them.
   for (void* b : Allocate(kBlocks)) g_free(b);
-  before = AnonResidentBytes();
-  release.Tick();
+  CHECK(TickAndMeasure(release) >= 6 << 20);
   CHECK(releases() == 3);
-  after = AnonResidentBytes();
-  INFO("second burst: " << before << " B before the release, " << after << " after");
-  CHECK(before - after >= 6 << 20);  // of 9 MiB: pages wholly inside each hole
 
   // Nothing more became resident: no release.
   release.Tick();
@@ -105,12 +106,8 @@ TEST_CASE("MemoryAlreadyFreeAtTheFirstTickIsReturnedAndDoesNotRaiseTheFloor", "[
   io::Metrics metrics;
   HeapRelease release(metrics);
   auto releases = [&] { return metrics.counter("quire_heap_releases_total", "").value(); };
-  int64_t before = AnonResidentBytes();
-  release.Tick();
+  CHECK(TickAndMeasure(release) >= 6 << 20);  // of 9 MiB: pages wholly inside each hole
   CHECK(releases() == 1);
-  int64_t after = AnonResidentBytes();
-  INFO("anonymous resident " << before << " B before the first tick, " << after << " after");
-  CHECK(before - after >= 6 << 20);  // of 9 MiB: pages wholly inside each hole
 
   // A later burst of the same size is returned too.
   for (void* b : Allocate(kBlocks)) g_free(b);

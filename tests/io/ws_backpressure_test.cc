@@ -16,6 +16,24 @@ namespace {
 
 using nlohmann::json;
 
+// Sends updates "op-0" ... "op-<count - 1>" (payload(i) each) with at most `window` of them
+// unacknowledged, as an editor does, and waits for every ack.
+void SendAcknowledged(WsClient& writer, int count, int window,
+                      const std::function<const std::string&(int)>& payload) {
+  int acks = 0;
+  for (int i = 0; i < count; ++i) {
+    REQUIRE(writer.SendJson(UpdateMessage("op-" + std::to_string(i), payload(i))).ok());
+    while (i + 1 - acks > window) {
+      REQUIRE(writer.NextOfType("ack", 10000).ok());
+      ++acks;
+    }
+  }
+  while (acks < count) {
+    REQUIRE(writer.NextOfType("ack", 10000).ok());
+    ++acks;
+  }
+}
+
 TEST_CASE("SlowReaderIsClosedWith1013AndOthersKeepUpWithoutUnboundedQueues") {
   constexpr int64_t kQueueBound = 1 << 20;
   // Both ways of writing: the loop iteration's writes batched through io_uring (the default,
@@ -58,19 +76,7 @@ TEST_CASE("SlowReaderIsClosedWith1013AndOthersKeepUpWithoutUnboundedQueues") {
     }
   });
   // The writer keeps a window of a few updates in flight, as an editor does.
-  constexpr int kWindow = 4;
-  int acks = 0;
-  for (int i = 0; i < kUpdates; ++i) {
-    REQUIRE(writer->SendJson(UpdateMessage("op-" + std::to_string(i), payload)).ok());
-    while (i + 1 - acks > kWindow) {
-      REQUIRE(writer->NextOfType("ack", 10000).ok());
-      ++acks;
-    }
-  }
-  while (acks < kUpdates) {
-    REQUIRE(writer->NextOfType("ack", 10000).ok());
-    ++acks;
-  }
+  SendAcknowledged(*writer, kUpdates, 4, [&](int) -> const std::string& { return payload; });
   reading.join();
   CHECK(seen == kUpdates);
   CHECK(out_of_order == 0);
@@ -130,19 +136,7 @@ TEST_CASE("AReaderThatFallsBehindAndCatchesUpGetsEveryRelayWholeAndInOrder") {
       if (!other->NextOfType("remote_update", 20000).ok()) return;
     }
   });
-  constexpr int kWindow = 16;
-  int acks = 0;
-  for (int i = 0; i < kUpdates; ++i) {
-    REQUIRE(writer->SendJson(UpdateMessage("op-" + std::to_string(i), payloads[i])).ok());
-    while (i + 1 - acks > kWindow) {
-      REQUIRE(writer->NextOfType("ack", 10000).ok());
-      ++acks;
-    }
-  }
-  while (acks < kUpdates) {
-    REQUIRE(writer->NextOfType("ack", 10000).ok());
-    ++acks;
-  }
+  SendAcknowledged(*writer, kUpdates, 16, [&](int i) -> const std::string& { return payloads[i]; });
   draining.join();
   int read = 0, bad = 0;
   std::string first_bad;
