@@ -33,8 +33,7 @@ auto IntField(int64_t Config::*field, const char* name, int64_t min, int64_t max
 
 const std::vector<Option>& Options() {
   static const std::vector<Option> options = {
-      {"database-url", "DATABASE_URL",
-       "sqlite:///path/to/file.db or memory:// (default sqlite:///./dev.db)",
+      {"database-url", "DATABASE_URL", "sqlite:///path/to/file.db or memory:// (default sqlite:///./dev.db)",
        [](Config& c, std::string_view v) {
          if (!v.starts_with("sqlite://") && v != "memory://") {
            return Status::InvalidArgument("database-url: expected sqlite:///path or memory://");
@@ -55,15 +54,11 @@ const std::vector<Option>& Options() {
          c.port = static_cast<int>(p);
          return Status::Ok();
        }},
-      {"sync", "QUIRE_SYNC",
-       "full (default; survives power loss) or normal (survives a crash only)",
+      {"sync", "QUIRE_SYNC", "full (default; survives power loss) or normal (survives a crash only)",
        [](Config& c, std::string_view v) {
-         if (v == "full")
-           c.sync_mode = SyncMode::kFull;
-         else if (v == "normal")
-           c.sync_mode = SyncMode::kNormal;
-         else
-           return Status::InvalidArgument("sync: expected full or normal");
+         if (v == "full") c.sync_mode = SyncMode::kFull;
+         else if (v == "normal") c.sync_mode = SyncMode::kNormal;
+         else return Status::InvalidArgument("sync: expected full or normal");
          return Status::Ok();
        }},
       {"snapshot-every", "QUIRE_SNAPSHOT_EVERY", "fold after this many updates (default 200)",
@@ -71,8 +66,7 @@ const std::vector<Option>& Options() {
       {"snapshot-interval", "QUIRE_SNAPSHOT_INTERVAL",
        "fold this many seconds after the first unfolded update (default 60)",
        IntField(&Config::snapshot_interval_s, "snapshot-interval", 1, 86'400 * 365)},
-      {"cache-bytes", "QUIRE_CACHE_BYTES",
-       "memory bound for open documents' head state (default 256 MiB)",
+      {"cache-bytes", "QUIRE_CACHE_BYTES", "memory bound for open documents' head state (default 256 MiB)",
        IntField(&Config::head_cache_bytes, "cache-bytes", 1 << 16, int64_t{1} << 40)},
       {"retain-updates", "QUIRE_RETAIN_UPDATES",
        "prune updates a snapshot covers after this many days (default: keep forever)",
@@ -83,8 +77,7 @@ const std::vector<Option>& Options() {
        IntField(&Config::max_payload_bytes, "max-payload", 1024, int64_t{1} << 30)},
       {"send-queue", "QUIRE_SEND_QUEUE", "per-connection send queue bound in bytes (default 4 MiB)",
        IntField(&Config::send_queue_bytes, "send-queue", 4096, int64_t{1} << 32)},
-      {"idle-timeout", "QUIRE_IDLE_TIMEOUT",
-       "close WebSockets silent this many seconds (default 120)",
+      {"idle-timeout", "QUIRE_IDLE_TIMEOUT", "close WebSockets silent this many seconds (default 120)",
        IntField(&Config::idle_timeout_s, "idle-timeout", 1, 86'400)},
       {"max-connections", "QUIRE_MAX_CONNECTIONS", "open TCP connections at most (default 10000)",
        IntField(&Config::max_connections, "max-connections", 1, 1'000'000)},
@@ -100,12 +93,9 @@ const std::vector<Option>& Options() {
       {"io-uring", "QUIRE_IO_URING",
        "on (default: batch socket writes through io_uring when the kernel allows) or off",
        [](Config& c, std::string_view v) {
-         if (v == "on")
-           c.io_uring = true;
-         else if (v == "off")
-           c.io_uring = false;
-         else
-           return Status::InvalidArgument("io-uring: expected on or off");
+         if (v == "on") c.io_uring = true;
+         else if (v == "off") c.io_uring = false;
+         else return Status::InvalidArgument("io-uring: expected on or off");
          return Status::Ok();
        }},
       {"allowed-origins", "ALLOWED_ORIGINS", "comma-separated CORS origins (default: none)",
@@ -156,16 +146,11 @@ const std::vector<Option>& Options() {
        IntField(&Config::auth_clock_skew_s, "auth-clock-skew", 0, 86'400)},
       {"log-level", "QUIRE_LOG_LEVEL", "debug, info (default), warn or error",
        [](Config& c, std::string_view v) {
-         if (v == "debug")
-           c.log_level = LogLevel::kDebug;
-         else if (v == "info")
-           c.log_level = LogLevel::kInfo;
-         else if (v == "warn")
-           c.log_level = LogLevel::kWarn;
-         else if (v == "error")
-           c.log_level = LogLevel::kError;
-         else
-           return Status::InvalidArgument("log-level: expected debug, info, warn or error");
+         if (v == "debug") c.log_level = LogLevel::kDebug;
+         else if (v == "info") c.log_level = LogLevel::kInfo;
+         else if (v == "warn") c.log_level = LogLevel::kWarn;
+         else if (v == "error") c.log_level = LogLevel::kError;
+         else return Status::InvalidArgument("log-level: expected debug, info, warn or error");
          return Status::Ok();
        }},
   };

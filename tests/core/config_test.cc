@@ -60,6 +60,23 @@ TEST_CASE("QuireAutoCreateEnvironmentTurnsAutoCreateOff", "[core][config]") {
   CHECK_FALSE(c.auto_create_documents);
 }
 
+TEST_CASE("IoUringIsOnByDefaultAndTurnsOffByEnvironmentOrFlag", "[core][config]") {
+  Config c;
+  CHECK(c.io_uring);
+  std::map<std::string, std::string> env = {{"QUIRE_IO_URING", "off"}};
+  REQUIRE(ApplyEnvironment(c, EnvOf(env)).ok());
+  CHECK_FALSE(c.io_uring);
+  REQUIRE(ApplyServeFlags(c, {"--io-uring=on"}).ok());
+  CHECK(c.io_uring);
+  Status s = ApplyServeFlags(c, {"--io-uring=maybe"});
+  CHECK(s.code() == StatusCode::kInvalidArgument);
+  CHECK(s.message() == "io-uring: expected on or off");
+  std::map<std::string, std::string> bad = {{"QUIRE_IO_URING", "1"}};
+  s = ApplyEnvironment(c, EnvOf(bad));
+  CHECK(s.code() == StatusCode::kInvalidArgument);
+  CHECK(s.message().find("QUIRE_IO_URING") != std::string::npos);
+}
+
 TEST_CASE("AuthSettingsComeFromEnvironmentAndFlags", "[core][config]") {
   Config c;
   CHECK_FALSE(c.auth_enabled());
