@@ -41,6 +41,17 @@ void Overwrite(const std::string& path, int64_t offset, const std::string& bytes
   ::close(fd);
 }
 
+// Flips the lowest bit of the byte at `offset`: a change whatever the byte was.
+void FlipBit(const std::string& path, int64_t offset) {
+  int fd = ::open(path.c_str(), O_RDWR);
+  REQUIRE(fd >= 0);
+  char byte = 0;
+  REQUIRE(::pread(fd, &byte, 1, offset) == 1);
+  byte = static_cast<char>(byte ^ 1);
+  REQUIRE(::pwrite(fd, &byte, 1, offset) == 1);
+  ::close(fd);
+}
+
 TEST_CASE("Crc32cMatchesTheCastagnoliCheckValue", "[journal]") {
   CHECK(Crc32c(0, AsBytes("123456789")) == 0xE3069283u);
   // Incremental use gives the same value as one pass.
@@ -131,7 +142,9 @@ TEST_CASE("ATornOrCorruptedTailIsNotRead", "[journal]") {
     CHECK(Records(*MustOpen(path)) == std::vector<std::string>{"one"});
   }
   SECTION("a damaged header: no record counts") {
-    Overwrite(path, 9, "?");
+    // A bit of the nonce (bytes 8-15). Writing a fixed byte there was no damage at all
+    // whenever the random nonce already held it (one run in 256).
+    FlipBit(path, 9);
     CHECK(Records(*MustOpen(path)).empty());
   }
 }
