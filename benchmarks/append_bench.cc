@@ -135,7 +135,7 @@ Outcome RunCell(const Cell& cell, const Options& options, int index) {
   const int64_t start_ns = NowNs();
   const int64_t record_from_ns = start_ns + static_cast<int64_t>(options.seconds * 0.1e9);
   const int64_t end_ns = start_ns + static_cast<int64_t>(options.seconds * 1e9);
-  log.set_batch_observer([&](int64_t size, int64_t commit_ns) {
+  log.set_batch_observer([&](int64_t size, int64_t commit_ns, int64_t) {
     if (NowNs() < record_from_ns) return;
     out.commit.Record(commit_ns);
     out.batches += 1;

@@ -34,6 +34,7 @@ struct AppendGroup {
   std::vector<Status> statuses;
   Status batch_status;  // non-OK: the transaction failed (or the log was already failed)
   int64_t commit_ns = 0;
+  int64_t sync_ns = 0;     // the backend's fsync within commit_ns
   bool committed = false;  // CommitBatch ran (false when refused because of a sticky error)
 };
 
@@ -154,7 +155,7 @@ class AsyncLog::Impl {
 
   Status sticky_error() const { return loop_sticky_; }
   Stats stats() const { return stats_; }
-  void set_batch_observer(std::function<void(int64_t, int64_t)> observer) {
+  void set_batch_observer(std::function<void(int64_t, int64_t, int64_t)> observer) {
     observer_ = std::move(observer);
   }
   void set_staged_commit_observer(std::function<void(int64_t)> observer) {
@@ -336,6 +337,7 @@ class AsyncLog::Impl {
     Status status = backend_->StageBatch(group.requests, group.results, group.statuses);
     group.commit_ns = NowNs() - start;
     group.committed = true;
+    group.sync_ns = status.ok() ? backend_->last_sync_ns() : 0;
     if (!status.ok()) {
       storage_sticky_ = Status::Unavailable("event log failed: " + status.ToString());
       group.batch_status = storage_sticky_;
@@ -466,7 +468,7 @@ class AsyncLog::Impl {
         stats_.failed_batches += 1;
         loop_sticky_ = group.batch_status;
       }
-      if (observer_) observer_(static_cast<int64_t>(n), group.commit_ns);
+      if (observer_) observer_(static_cast<int64_t>(n), group.commit_ns, group.sync_ns);
     }
     // A group refused without a commit (sticky error, closing) changes no state: the failure
     // that made the error sticky was delivered before it.
@@ -535,7 +537,7 @@ class AsyncLog::Impl {
   std::function<void()> close_done_;
   int handles_closed_ = 0;
   Stats stats_;
-  std::function<void(int64_t, int64_t)> observer_;
+  std::function<void(int64_t, int64_t, int64_t)> observer_;
   std::function<void(int64_t)> staged_commit_observer_;
 };
 
@@ -557,7 +559,8 @@ Status AsyncLog::sticky_error() const { return impl_->sticky_error(); }
 void AsyncLog::Recover(std::function<void(Status)> done) { impl_->Recover(std::move(done)); }
 void AsyncLog::Close(std::function<void()> done) { impl_->Close(std::move(done)); }
 AsyncLog::Stats AsyncLog::stats() const { return impl_->stats(); }
-void AsyncLog::set_batch_observer(std::function<void(int64_t size, int64_t commit_ns)> observer) {
+void AsyncLog::set_batch_observer(
+    std::function<void(int64_t size, int64_t commit_ns, int64_t sync_ns)> observer) {
   impl_->set_batch_observer(std::move(observer));
 }
 void AsyncLog::set_staged_commit_observer(std::function<void(int64_t commit_ns)> observer) {

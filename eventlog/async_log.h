@@ -104,8 +104,11 @@ class AsyncLog {
     int64_t staged_commits = 0;  // successful Backend::CommitStaged() calls with work to do
   };
   Stats stats() const;
-  // Called on the loop thread after every batch: batch size and commit time (for histograms).
-  void set_batch_observer(std::function<void(int64_t size, int64_t commit_ns)> observer);
+  // Called on the loop thread after every batch: batch size, commit time and the part of it
+  // spent in the backend's own fsync (Backend::last_sync_ns(); 0 when there was none), for
+  // histograms.
+  void set_batch_observer(
+      std::function<void(int64_t size, int64_t commit_ns, int64_t sync_ns)> observer);
   // Called on the loop thread after each successful commit of staged batches, with the time
   // it held the storage thread (appends wait behind it). A failed one is the sticky error.
   void set_staged_commit_observer(std::function<void(int64_t commit_ns)> observer);

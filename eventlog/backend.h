@@ -60,6 +60,10 @@ class Backend {
   // rolls the staged batches back (they are in the journal; Recover() stores them again).
   virtual Status CommitStaged() { return Status::Ok(); }
   virtual bool has_staged() const { return false; }
+  // How long the last StageBatch() waited for the disk in its own fsync (with the redo
+  // journal: its fdatasync); 0 when that batch made nothing durable itself (memory://,
+  // synchronous=NORMAL, a batch that stored nothing, a failed batch).
+  virtual int64_t last_sync_ns() const { return 0; }
 
   // Events of one document with seq > after_seq, in seq order, at most `limit` of them.
   virtual Result<std::vector<Event>> ReadEvents(const DocumentId& id, Seq after_seq,

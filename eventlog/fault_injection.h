@@ -50,6 +50,7 @@ class FaultInjectingBackend final : public Backend {
     return inner_->CommitStaged();
   }
   bool has_staged() const override { return inner_->has_staged(); }
+  int64_t last_sync_ns() const override { return inner_->last_sync_ns(); }
   Result<std::vector<Event>> ReadEvents(const DocumentId& id, Seq after_seq,
                                         size_t limit) override {
     return inner_->ReadEvents(id, after_seq, limit);

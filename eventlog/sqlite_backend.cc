@@ -419,6 +419,7 @@ class SqliteBackend final : public Backend {
 
   Status StageBatch(std::span<const AppendRequest> batch, std::span<AppendResult> results,
                     std::span<Status> statuses) override {
+    last_sync_ns_ = 0;
     if (journal_ == nullptr) return CommitBatch(batch, results, statuses);
     if (results.size() != batch.size() || statuses.size() != batch.size()) {
       return Status::Internal("StageBatch: results/statuses size differs from the batch");
@@ -429,7 +430,10 @@ class SqliteBackend final : public Backend {
     }
     record_.clear();
     Status status = StageInTransaction(batch, results, statuses, &record_);
-    if (status.ok() && !record_.empty()) status = journal_->Append(record_);
+    if (status.ok() && !record_.empty()) {
+      status = journal_->Append(record_);
+      if (status.ok()) last_sync_ns_ = journal_->last_sync_ns();
+    }
     if (!status.ok()) RollBack();
     return status;
   }
@@ -442,6 +446,7 @@ class SqliteBackend final : public Backend {
   }
 
   bool has_staged() const override { return sqlite3_get_autocommit(db_) == 0; }
+  int64_t last_sync_ns() const override { return last_sync_ns_; }
 
   Result<std::vector<Event>> ReadEvents(const DocumentId& id, Seq after_seq,
                                         size_t limit) override {
@@ -1050,6 +1055,7 @@ class SqliteBackend final : public Backend {
   std::unique_ptr<Checkpointer> checkpointer_;  // null when read-only
   std::unique_ptr<RedoJournal> journal_;        // null when read-only or synchronous=NORMAL
   Bytes record_;                                // the journal record of the batch being staged
+  int64_t last_sync_ns_ = 0;                    // last_sync_ns(): the last StageBatch's fsync
   bool journal_applied_in_memory_ = false;      // read-only: see ApplyJournalInMemory()
   bool needs_recovery_ = false;  // a transaction failed and Recover() has not succeeded since
   std::unordered_map<DocumentId, DocState> docs_;  // node-based: DocState* stay valid

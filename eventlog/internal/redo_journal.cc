@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -318,7 +319,11 @@ Status RedoJournal::Append(std::span<const uint8_t> payload) {
   const int64_t record_end = end_ + static_cast<int64_t>(buffer_.size());
   QUIRE_RETURN_IF_ERROR(WriteAt(fd_, path_, buffer_, end_));
   if (record_end > size_) Grow(record_end);
+  const auto sync_start = std::chrono::steady_clock::now();
   if (::fdatasync(fd_) != 0) return Errno("fdatasync " + path_);
+  last_sync_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                      std::chrono::steady_clock::now() - sync_start)
+                      .count();
   end_ = record_end;
   return Status::Ok();
 }

@@ -71,6 +71,10 @@ class RedoJournal {
   // Starts a new generation (see above) and fsyncs the header.
   Status Reset();
 
+  // How long the last Append() waited in fdatasync: the disk's share of a durable batch
+  // (etcd's wal_fsync_duration). 0 before the first Append().
+  int64_t last_sync_ns() const { return last_sync_ns_; }
+
   // Bytes of records in the current generation (excluding the header).
   int64_t used_bytes() const { return end_ - kHeaderBytes; }
 
@@ -84,6 +88,7 @@ class RedoJournal {
   uint64_t nonce_ = 0;
   int64_t end_ = kHeaderBytes;  // write position: end of the last durable record
   int64_t size_ = 0;            // the file's size
+  int64_t last_sync_ns_ = 0;
   Bytes buffer_;
 };
 

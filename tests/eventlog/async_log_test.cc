@@ -81,7 +81,7 @@ TEST_CASE("AppendsCompleteOnLoopThreadInSeqOrderInOneGroupCommit", "[asynclog]")
   log.Append(Created("doc"), Record(acks));
   for (int i = 0; i < 50; ++i) log.Append(Update("doc", "op" + std::to_string(i)), Record(acks));
   std::vector<int64_t> batch_sizes;
-  log.set_batch_observer([&](int64_t size, int64_t) { batch_sizes.push_back(size); });
+  log.set_batch_observer([&](int64_t size, int64_t, int64_t) { batch_sizes.push_back(size); });
   REQUIRE(acks.empty());  // never synchronous
   uv_run(&loop.loop, UV_RUN_DEFAULT);
   REQUIRE(acks.size() == 51);
@@ -347,7 +347,7 @@ TEST_CASE("AppendsSubmittedWhileACommitRunsFormTheNextBatch", "[asynclog]") {
   Loop loop;
   AsyncLog log(&loop.loop, Open(BackendUrl(dir, kind)));
   std::vector<int64_t> batch_sizes;
-  log.set_batch_observer([&](int64_t size, int64_t) { batch_sizes.push_back(size); });
+  log.set_batch_observer([&](int64_t size, int64_t, int64_t) { batch_sizes.push_back(size); });
   std::vector<Ack> acks;
   // Each acknowledgement of the first batch submits two appends: they are handed over
   // together at the end of that loop iteration and committed as one batch.
@@ -377,7 +377,7 @@ TEST_CASE("AppendsQueuedOverManyIterationsWhileTheStorageThreadIsBusyFormOneBatc
   Loop loop;
   AsyncLog log(&loop.loop, Open(BackendUrl(dir, kind)));
   std::vector<int64_t> batch_sizes;
-  log.set_batch_observer([&](int64_t size, int64_t) { batch_sizes.push_back(size); });
+  log.set_batch_observer([&](int64_t size, int64_t, int64_t) { batch_sizes.push_back(size); });
   std::vector<Ack> acks;
   log.Append(Created("doc"), Record(acks));
   uv_run(&loop.loop, UV_RUN_DEFAULT);

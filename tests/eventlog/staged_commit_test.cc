@@ -311,6 +311,53 @@ TEST_CASE("TheStorageThreadCommitsStagedBatchesSoonAfterAcknowledgingThem", "[sq
   CHECK(commits.size() == 1);
 }
 
+TEST_CASE("EveryBatchTheJournalMadeDurableReportsItsFsyncAndNoOtherDoes", "[sqlite][journal]") {
+  // The batch observer's third figure is the journal's fdatasync within the commit (the
+  // metric quire_journal_fsync_seconds): there for a batch written to the journal, 0 for one
+  // that stored nothing and for backends without a journal of their own.
+  struct Batch {
+    int64_t size, commit_ns, sync_ns;
+  };
+  auto run = [](const std::string& url, BackendOptions options) {
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    auto log = std::make_unique<AsyncLog>(&loop, MustOpen(url, options));
+    std::vector<Batch> batches;
+    log->set_batch_observer([&](int64_t size, int64_t commit_ns, int64_t sync_ns) {
+      batches.push_back({size, commit_ns, sync_ns});
+    });
+    auto ignore = [](Result<AppendResult>, const Event&) {};
+    log->Append(Created("doc"), ignore);
+    log->Append(Update("doc", "a"), ignore);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    log->Append(Update("doc", "a"), ignore);  // a duplicate: the batch stores nothing
+    uv_run(&loop, UV_RUN_DEFAULT);
+    log->Append(Update("doc", "b"), ignore);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CloseLog(loop, log);
+    return batches;
+  };
+  TempDir dir;
+  std::vector<Batch> full = run(dir.SqliteUrl("full.db"), {});
+  REQUIRE(full.size() == 3);
+  CHECK(full[0].size == 2);
+  CHECK(full[0].sync_ns > 0);
+  CHECK(full[0].sync_ns <= full[0].commit_ns);
+  CHECK(full[1].sync_ns == 0);
+  CHECK(full[2].sync_ns > 0);
+  CHECK(full[2].sync_ns <= full[2].commit_ns);
+
+  BackendOptions normal;
+  normal.sync_mode = SyncMode::kNormal;
+  for (const auto& [url, options] : {std::pair{dir.SqliteUrl("normal.db"), normal},
+                                     std::pair{std::string("memory://"), BackendOptions{}}}) {
+    INFO(url);
+    std::vector<Batch> batches = run(url, options);
+    REQUIRE(batches.size() == 3);
+    for (const Batch& b : batches) CHECK(b.sync_ns == 0);
+  }
+}
+
 TEST_CASE("AFailedCommitOfStagedBatchesFailsTheLogUntilRecoverStoresThem", "[sqlite][journal]") {
   TempDir dir;
   const std::string file = dir.path() + "/log.db";

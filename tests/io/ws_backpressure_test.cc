@@ -226,6 +226,10 @@ TEST_CASE("PipelinedSenderIsThrottledAndLosesNothing") {
   CHECK(relayed == last);
   CHECK(h.Metric("quire_updates_accepted_total") == kUpdates);
   CHECK(h.Metric("quire_websocket_read_pauses_total") >= 1);
+  // With --sync=full every batch stored something and waited for the journal's fdatasync.
+  CHECK(h.HistogramCount("quire_journal_fsync_seconds") > 0);
+  CHECK(h.HistogramCount("quire_journal_fsync_seconds") ==
+        h.HistogramCount("quire_commit_latency_seconds"));
 }
 
 TEST_CASE("JsonNewcomerJoiningWhileAppendsAreInFlightIsNotASlowConsumer") {
