@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/thread_name.h"
+
 namespace quire::eventlog {
 
 namespace {
@@ -233,6 +235,7 @@ class AsyncLog::Impl {
   // own transaction is committed kStagedCommitDelay after the first of them, or when the log
   // closes. The commit runs after the acknowledgements went out, off their path.
   void StorageMain() {
+    NameThisThread("quire-storage");
     std::vector<Op> ops;
     bool stop = false;
     while (!stop) {
@@ -362,6 +365,7 @@ class AsyncLog::Impl {
   // ---- compute thread ----
 
   void ComputeMain() {
+    NameThisThread("quire-compute");
     for (;;) {
       ComputeJob job;
       {

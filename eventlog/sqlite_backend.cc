@@ -13,6 +13,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "core/thread_name.h"
 #include "eventlog/internal/backends.h"
 #include "eventlog/internal/redo_journal.h"
 #include "eventlog/internal/wal_write_buffer.h"
@@ -303,6 +304,7 @@ class Checkpointer {
 
  private:
   void Main() {
+    NameThisThread("quire-checkpt");
     std::unique_lock lock(mu_);
     for (;;) {
       cv_.wait(lock, [this] { return requested_ || stop_; });

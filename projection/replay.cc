@@ -15,6 +15,7 @@
 #include <unordered_set>
 
 #include "core/codec.h"
+#include "core/thread_name.h"
 #include "core/yjs/update.h"
 #include "eventlog/document_record.h"
 
@@ -217,6 +218,7 @@ class FoldPool {
   static constexpr size_t kMaxQueued = 64;
 
   void Work() {
+    NameThisThread("quire-fold");
     std::unique_lock lock(mu_);
     while (true) {
       work_.wait(lock, [&] { return stop_ || !queue_.empty(); });

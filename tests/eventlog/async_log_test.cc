@@ -4,8 +4,12 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <optional>
+#include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -171,6 +175,49 @@ TEST_CASE("CloseFlushesPendingAppends", "[asynclog]") {
   auto events = raw->ReadEvents("doc", 0, 100);
   REQUIRE(events.ok());
   CHECK(events->size() == 11);
+}
+
+// The names of this process's threads (/proc/self/task/*/comm).
+std::multiset<std::string> ThreadNames() {
+  std::multiset<std::string> names;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    if (std::getline(comm, name)) names.insert(name);
+  }
+  return names;
+}
+
+TEST_CASE("TheLogsThreadsCarryTheirNamesWhileTheyRun", "[asynclog]") {
+  // What top -H, perf and gdb show: the storage thread, the compute thread and SQLite's
+  // checkpointer apart from the loop.
+  TempDir dir;
+  Loop loop;
+  const std::vector<std::string> wanted = {"quire-storage", "quire-compute", "quire-checkpt"};
+  auto all_named = [&] {
+    auto names = ThreadNames();
+    for (const auto& w : wanted) {
+      if (names.count(w) != 1) return false;
+    }
+    return true;
+  };
+  {
+    AsyncLog log(&loop.loop, Open(dir.SqliteUrl()));
+    // Each thread names itself as it starts.
+    for (int i = 0; i < 500 && !all_named(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    INFO("threads: " << [] {
+      std::string out;
+      for (const auto& n : ThreadNames()) out += n + " ";
+      return out;
+    }());
+    CHECK(all_named());
+    CloseAndRun(&loop.loop, log);
+  }
+  // Joined with the log and its backend: none of them is left.
+  auto names = ThreadNames();
+  for (const auto& w : wanted) CHECK(names.count(w) == 0);
 }
 
 TEST_CASE("FailedCommitFailsWholeBatchAndStaysStickyUntilRecover", "[asynclog][fault]") {
