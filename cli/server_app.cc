@@ -126,7 +126,7 @@ Status ServerApp::Impl::Start() {
   auto& fsync_latency = metrics_.histogram(
       "quire_journal_fsync_seconds",
       "Time of the redo journal's fdatasync in one batch's commit (--sync=full): the disk's "
-      "share of quire_commit_latency_seconds",
+      "flush, and the storage thread's wait for a CPU after it",
       io::Metrics::LatencyBounds());
   log_->set_batch_observer([&batch_sizes, &commit_latency, &fsync_latency](
                                int64_t size, int64_t commit_ns, int64_t sync_ns) {

@@ -71,8 +71,8 @@ class RedoJournal {
   // Starts a new generation (see above) and fsyncs the header.
   Status Reset();
 
-  // How long the last Append() waited in fdatasync: the disk's share of a durable batch
-  // (etcd's wal_fsync_duration). 0 before the first Append().
+  // How long the last Append() spent in fdatasync (etcd's wal_fsync_duration): the disk's
+  // flush, and the wait for a CPU once it is done. 0 before the first Append().
   int64_t last_sync_ns() const { return last_sync_ns_; }
 
   // Bytes of records in the current generation (excluding the header).
